@@ -1,0 +1,116 @@
+"""python -m distill {convert,generate,train,eval}: the distillation pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from distill.convert import Filters, convert_file
+
+    count_tokens = None
+    if args.max_tokens is not None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+        count_tokens = lambda text: len(tokenizer.encode(text))  # noqa: E731
+    filters = Filters(args.min_score, args.max_tokens, count_tokens)
+    report = convert_file(args.src, args.dst, filters)
+    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from distill import teacher
+
+    with args.out.open("w", encoding="utf-8") as out:
+        for problem in teacher.sample(args.split, args.count, args.seed):
+            out.write(json.dumps({"messages": problem.messages(), "task": problem.task}) + "\n")
+    print(f"wrote {args.count} {args.split} problems to {args.out}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from distill.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
+        teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
+    )
+    print(json.dumps(train(cfg), indent=2))
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from distill.evaluate import evaluate
+
+    extra = json.loads(args.extra_body) if args.extra_body else None
+    result = asyncio.run(evaluate(args.base_url, args.api_key, args.num_problems, args.seed,
+                                  extra, args.concurrency, args.max_tokens))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m distill", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="R1-distill JSONL -> chat-format JSONL, with a skip report")
+    c.add_argument("src", type=Path)
+    c.add_argument("dst", type=Path)
+    c.add_argument("--min-score", type=float, help="keep rows whose `score` is at least this")
+    c.add_argument("--max-tokens", type=int,
+                   help="drop records longer than this many tokens (see --tokenizer)")
+    c.add_argument("--tokenizer", default="models/aha-demo", help="tokenizer for --max-tokens")
+    c.set_defaults(func=_convert)
+
+    g = sub.add_parser("generate", help="write synthetic teacher traces as chat JSONL")
+    g.add_argument("out", type=Path)
+    g.add_argument("--split", choices=("train", "test"), default="train")
+    g.add_argument("--count", type=int, default=1000)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_generate)
+
+    t = sub.add_parser("train", help="SFT (optionally with logit distillation from --teacher)")
+    t.add_argument("--out", type=Path, required=True, help="where the model is written")
+    t.add_argument("--preset", choices=("tiny", "demo"), default="demo",
+                   help="architecture when training from scratch")
+    t.add_argument("--init", type=Path, help="fine-tune this checkpoint instead of a new model")
+    t.add_argument("--data", type=Path, help="chat JSONL (default: synthetic teacher data)")
+    t.add_argument("--teacher", type=Path, help="teacher model for logit distillation")
+    t.add_argument("--num-examples", type=int, default=40000, help="synthetic examples")
+    t.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps")
+    t.add_argument("--epochs", type=float, default=1.0)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--alpha", type=float, default=0.5, help="weight of the hard-label loss")
+    t.add_argument("--temperature", type=float, default=2.0, help="softening temperature T")
+    t.add_argument("--max-len", type=int, default=512, help="longest example in tokens")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="held-out accuracy through a running server")
+    e.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
+    e.add_argument("--api-key", default="none")
+    e.add_argument("--num-problems", type=int, default=200)
+    e.add_argument("--seed", type=int, default=1234)
+    e.add_argument("--concurrency", type=int, default=8)
+    e.add_argument("--max-tokens", type=int, default=1024)
+    e.add_argument("--extra-body", help="JSON merged into each request (e.g. budget_forcing)")
+    e.add_argument("--out", type=Path, help="also write the JSON result here")
+    e.set_defaults(func=_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

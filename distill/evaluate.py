@@ -1,0 +1,107 @@
+"""Held-out accuracy through a running server, with the OpenAI SDK.
+
+Answers are parsed from `content` only: thinking that reaches the right number
+but an answer that does not is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from distill import teacher
+
+NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def is_correct(task: str, expected: str, content: str) -> bool:
+    numbers = NUMBER_RE.findall(content)
+    if not numbers:
+        return False
+    if task in ("add", "subtract"):
+        return numbers[-1] == expected
+    if task in ("count", "compare"):
+        return numbers[0] == expected
+    if task == "sort":
+        return ", ".join(numbers) == expected
+    raise ValueError(f"task {task} has no scored answer")
+
+
+@dataclass(slots=True)
+class Outcome:
+    task: str
+    correct: bool
+    has_reasoning: bool
+    has_content: bool
+    closed_thinking: bool
+    num_reasoning_tokens: int
+    latency_s: float
+
+
+async def _ask(client: AsyncOpenAI, model: str, problem: teacher.Problem,
+               extra_body: dict[str, Any], max_tokens: int) -> Outcome:
+    started = time.perf_counter()
+    response = await client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": problem.question}],
+        temperature=0, max_tokens=max_tokens, extra_body=extra_body or None)
+    latency_s = time.perf_counter() - started
+    choice = response.choices[0]
+    content = choice.message.content or ""
+    reasoning = (choice.message.model_extra or {}).get("reasoning_content") or ""
+    details = response.usage.completion_tokens_details if response.usage else None
+    return Outcome(
+        task=problem.task,
+        correct=is_correct(problem.task, problem.expected, content),
+        has_reasoning=bool(reasoning.strip()),
+        has_content=bool(content.strip()),
+        closed_thinking=choice.finish_reason == "stop" and bool(content.strip()),
+        num_reasoning_tokens=int(details.reasoning_tokens or 0) if details else 0,
+        latency_s=latency_s,
+    )
+
+
+async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1234,
+                   extra_body: dict[str, Any] | None = None, concurrency: int = 8,
+                   max_tokens: int = 1024) -> dict[str, Any]:
+    scored = tuple(t for t in teacher.TASKS if t != "chat")
+    problems = teacher.sample("test", num_problems, seed, tasks=scored)
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                           timeout=600) as client:
+        model = (await client.models.list()).data[0].id
+        gate = asyncio.Semaphore(concurrency)
+
+        async def bounded(p: teacher.Problem) -> Outcome:
+            async with gate:
+                return await _ask(client, model, p, extra_body or {}, max_tokens)
+
+        outcomes = await asyncio.gather(*(bounded(p) for p in problems))
+    return summarise(outcomes)
+
+
+def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
+    by_task: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        by_task[o.task].append(o)
+    n = len(outcomes)
+    both_fields = lambda o: o.has_reasoning and o.has_content  # noqa: E731
+
+    def share(pred: Any, items: list[Outcome]) -> float:
+        return round(sum(1 for o in items if pred(o)) / len(items), 4) if items else 0.0
+
+    return {
+        "num_problems": n,
+        "accuracy": share(lambda o: o.correct, outcomes),
+        "accuracy_by_task": {t: share(lambda o: o.correct, items)
+                             for t, items in sorted(by_task.items())},
+        "share_with_reasoning_and_content": share(both_fields, outcomes),
+        "share_closed_thinking": share(lambda o: o.closed_thinking, outcomes),
+        "mean_reasoning_tokens": round(sum(o.num_reasoning_tokens for o in outcomes) / n, 1)
+        if n else 0.0,
+        "mean_latency_s": round(sum(o.latency_s for o in outcomes) / n, 3) if n else 0.0,
+    }

@@ -1,0 +1,68 @@
+"""Builds the demo model's byte-level BPE tokenizer and R1-style chat template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+END_OF_TEXT = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+THINK_START = "<think>"
+THINK_END = "</think>"
+
+# Like DeepSeek-R1-Distill's template: reasoning in earlier assistant turns is
+# dropped, and the generation prompt ends with "<think>\n" so the model's output
+# holds only the closing marker. `enable_thinking=false` pre-closes thinking.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- set content = message['content'] %}"
+    "{%- if message['role'] == 'assistant' and '</think>' in content %}"
+    "{%- set content = content.split('</think>')[-1].lstrip() %}"
+    "{%- endif %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{%- if enable_thinking is defined and not enable_thinking %}"
+    "{{- '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>assistant\\n<think>\\n' }}"
+    "{%- endif %}"
+    "{%- endif %}"
+)
+
+
+def build_tokenizer(corpus: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Trains a byte-level BPE on `corpus`; chat and think markers are single tokens."""
+    core = Tokenizer(models.BPE())
+    # One token per digit, as Qwen and LLaMA do: arithmetic and copying numbers digit
+    # by digit is what the demo model has to learn.
+    core.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[END_OF_TEXT, IM_START, IM_END],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    core.train_from_iterator(corpus, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token=IM_END,
+        pad_token=END_OF_TEXT,
+        bos_token=None,
+    )
+    # Not "special": like R1's tokenizer, the think markers survive
+    # skip_special_tokens so servers can split on them.
+    tokenizer.add_tokens([THINK_START, THINK_END], special_tokens=False)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
+    tokenizer.save_pretrained(str(out_dir))

@@ -1,0 +1,244 @@
+"""Supervised fine-tuning on chat records, loss on the assistant's tokens only.
+
+Two uses, one code path: train the demo model from scratch (`--preset demo`,
+synthetic teacher data, a tokenizer built here) or fine-tune an existing
+checkpoint on converted R1-distill data (`--init PATH --data FILE`).
+With `--teacher PATH` the loss mixes in the KL divergence to a teacher's
+softened logits (Hinton et al.): alpha * CE + (1 - alpha) * T^2 * KL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Trainer,
+    TrainingArguments,
+)
+
+from distill import teacher
+from distill.tokenizer import build_tokenizer
+
+IGNORE_INDEX = -100
+MAX_POSITIONS = 4096
+NO_THINKING_EVERY = 20  # one example in 20 teaches answering with thinking switched off
+
+# head_dim 64 everywhere: vLLM's CPU attention rejects smaller heads.
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=1,
+                 num_key_value_heads=1, intermediate_size=128),
+    "demo": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, intermediate_size=768),
+}
+
+
+@dataclass(slots=True)
+class Example:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def encode_chat(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], max_len: int,
+    thinking: bool = True,
+) -> Example | None:
+    """Prompt rendered as at inference; labels only on the last assistant turn.
+
+    With `thinking=False` the prompt is rendered with enable_thinking=False (an
+    already closed think block) and the model learns to answer directly.
+    """
+    if not messages or messages[-1]["role"] != "assistant":
+        return None
+    kwargs = {} if thinking else {"enable_thinking": False}
+    prompt = tokenizer.apply_chat_template(
+        messages[:-1], add_generation_prompt=True, tokenize=False, **kwargs
+    )
+    reply = messages[-1]["content"]
+    if not thinking:
+        reply = reply.split("</think>")[-1].lstrip()
+    # The generation prompt already holds "<think>\n"; the model learns the rest.
+    if prompt.endswith("<think>\n") and reply.startswith("<think>\n"):
+        reply = reply[len("<think>\n"):]
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    reply_ids.append(tokenizer.eos_token_id)
+    input_ids = prompt_ids + reply_ids
+    if len(input_ids) > max_len:
+        return None
+    return Example(input_ids, [IGNORE_INDEX] * len(prompt_ids) + reply_ids)
+
+
+class ChatDataset(torch.utils.data.Dataset[dict[str, list[int]]]):
+    def __init__(self, examples: list[Example]) -> None:
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        e = self.examples[i]
+        return {"input_ids": e.input_ids, "labels": e.labels}
+
+
+def make_collator(pad_id: int) -> Any:
+    def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
+        labels = [r["labels"] + [IGNORE_INDEX] * (width - len(r["labels"])) for r in rows]
+        mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }
+
+    return collate
+
+
+class DistillTrainer(Trainer):
+    """Adds the soft-label KL term when a teacher model is given."""
+
+    def __init__(self, *args: Any, teacher_model: PreTrainedModel | None = None,
+                 alpha: float = 0.5, temperature: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.teacher_model = teacher_model
+        self.alpha = alpha
+        self.temperature = temperature
+
+    def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor],
+                     return_outputs: bool = False, **kwargs: Any) -> Any:
+        outputs = model(**inputs)
+        if self.teacher_model is None:
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+        with torch.no_grad():
+            teacher_logits = self.teacher_model(
+                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+            ).logits
+        loss = distillation_loss(
+            outputs.logits, teacher_logits, inputs["labels"], outputs.loss,
+            self.alpha, self.temperature,
+        )
+        return (loss, outputs) if return_outputs else loss
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      labels: torch.Tensor, hard_loss: torch.Tensor,
+                      alpha: float, temperature: float) -> torch.Tensor:
+    """alpha * CE + (1 - alpha) * T^2 * KL(teacher_T || student_T) on answer tokens."""
+    # Logits at position t predict token t+1, as in the hard loss.
+    mask = labels[:, 1:] != IGNORE_INDEX
+    s = student_logits[:, :-1][mask] / temperature
+    t = teacher_logits[:, :-1][mask][..., : s.shape[-1]] / temperature
+    kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True,
+                  reduction="batchmean")
+    return alpha * hard_loss + (1 - alpha) * temperature**2 * kl
+
+
+def read_chat_jsonl(path: Path) -> Iterable[list[dict[str, str]]]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)["messages"]
+
+
+def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
+    return [p.messages() for p in teacher.sample("train", count, seed)]
+
+
+def new_model(tokenizer: PreTrainedTokenizerBase, preset: str) -> Qwen2ForCausalLM:
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        # Room for long budget-forced thinking at serving time (RoPE, no learnt positions).
+        max_position_embeddings=MAX_POSITIONS,
+        tie_word_embeddings=True,
+        rope_theta=10000.0,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        torch_dtype="bfloat16",
+        **PRESETS[preset],
+    )
+    torch.manual_seed(0)
+    return Qwen2ForCausalLM(config)
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    out_dir: Path
+    preset: str = "demo"
+    init: Path | None = None
+    data: Path | None = None
+    teacher: Path | None = None
+    num_examples: int = 20000
+    vocab_size: int = 1024
+    max_len: int = 512
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    alpha: float = 0.5
+    temperature: float = 2.0
+    seed: int = 0
+
+
+def train(cfg: TrainConfig) -> dict[str, float]:
+    if cfg.data:
+        chats = list(read_chat_jsonl(cfg.data))
+    else:
+        chats = synthetic_chats(cfg.num_examples, cfg.seed)
+    if cfg.init:
+        tokenizer = AutoTokenizer.from_pretrained(str(cfg.init))
+        model = AutoModelForCausalLM.from_pretrained(str(cfg.init), dtype=torch.float32)
+    else:
+        corpus = (m["content"] for chat in chats for m in chat)
+        tokenizer = build_tokenizer(corpus, cfg.vocab_size)
+        model = new_model(tokenizer, cfg.preset)
+    examples = [e for i, chat in enumerate(chats)
+                if (e := encode_chat(tokenizer, chat, cfg.max_len,
+                                     thinking=i % NO_THINKING_EVERY != NO_THINKING_EVERY - 1))]
+    if not examples:
+        raise SystemExit("no training example fits --max-len")
+    teacher_model = None
+    if cfg.teacher:
+        teacher_model = AutoModelForCausalLM.from_pretrained(str(cfg.teacher), dtype=torch.float32)
+        teacher_model.eval()
+    args = TrainingArguments(
+        output_dir=str(cfg.out_dir / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, min(100, cfg.max_steps // 20 if cfg.max_steps > 0 else 50)),
+        weight_decay=0.01,
+        logging_steps=50,
+        save_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+    trainer = DistillTrainer(
+        model=model, args=args, train_dataset=ChatDataset(examples),
+        data_collator=make_collator(tokenizer.pad_token_id),
+        teacher_model=teacher_model, alpha=cfg.alpha, temperature=cfg.temperature,
+    )
+    result = trainer.train()
+    model.to(torch.bfloat16).save_pretrained(str(cfg.out_dir))
+    tokenizer.save_pretrained(str(cfg.out_dir))
+    return {"train_loss": result.training_loss, "steps": result.global_step,
+            "examples": len(examples), "perplexity": math.exp(min(result.training_loss, 20))}

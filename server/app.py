@@ -1,0 +1,51 @@
+"""App factory and lifespan: the engine starts with the app and stops with it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from server import __version__
+from server.engine import Engine
+from server.errors import install_handlers
+from server.metrics import Metrics
+from server.prompts import PromptRenderer
+from server.request_id import RequestIdMiddleware
+from server.routes import public, v1
+from server.service import Service
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = Engine(settings.engine_kwargs())
+        renderer = PromptRenderer(settings.model, settings.think_start, settings.think_end)
+        try:
+            engine.start()
+            app.state.service = Service(settings, engine, renderer, app.state.metrics)
+            markers = renderer.markers
+            logger.info("serving %s as '%s' (context %d tokens, think markers %s)",
+                        settings.model, settings.model_name, engine.max_model_len,
+                        f"{markers.start!r}/{markers.end!r}" if markers else "none")
+            yield
+        finally:
+            app.state.service = None
+            await asyncio.to_thread(engine.shutdown)
+
+    app = FastAPI(title="Aha", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.service = None
+    app.state.metrics = Metrics(settings.model_name)
+    app.add_middleware(RequestIdMiddleware)
+    install_handlers(app)
+    app.include_router(public)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,150 @@
+"""The vLLM boundary: the only module that imports vllm.
+
+It turns our `GenerationParams` into vLLM's SamplingParams, runs one engine
+request per call and yields `EngineDelta`s. Errors leave as our own exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.errors import BadRequestError, EngineUnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class GenerationParams:
+    """Sampling settings for one choice, engine-agnostic."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    logit_bias: dict[int, float] | None = None
+    ignore_eos: bool = False
+    min_tokens: int = 0
+
+
+@dataclass(slots=True)
+class EngineDelta:
+    """New output of one engine request since the last delta."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str | None  # "stop", "length", "abort" or None while running
+    stop_reason: int | str | None = None  # the stop string or token that ended it
+
+
+class Engine:
+    """One in-process vLLM AsyncLLM, started and stopped by the app's lifespan."""
+
+    def __init__(self, engine_kwargs: dict[str, Any]) -> None:
+        self._engine_kwargs = engine_kwargs
+        self._llm: Any = None
+
+    def start(self) -> None:
+        # Imported here so that importing the server package never loads vLLM.
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        args = AsyncEngineArgs(**self._engine_kwargs)
+        self._llm = AsyncLLM.from_engine_args(args)
+
+    def shutdown(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    @property
+    def is_ready(self) -> bool:
+        return self._llm is not None and not self._llm.errored
+
+    @property
+    def max_model_len(self) -> int:
+        return int(self._require().model_config.max_model_len)
+
+    @property
+    def num_unfinished_requests(self) -> int:
+        return int(self._require().get_num_unfinished_requests())
+
+    async def check_health(self) -> None:
+        try:
+            await self._require().check_health()
+        except EngineUnavailableError:
+            raise
+        except Exception as exc:
+            raise EngineUnavailableError(f"engine is not healthy: {exc}") from exc
+
+    def _require(self) -> Any:
+        if self._llm is None:
+            raise EngineUnavailableError("the engine is starting; try again shortly")
+        if self._llm.errored:
+            raise EngineUnavailableError("the engine has stopped; the server must be restarted")
+        return self._llm
+
+    async def generate(
+        self, prompt_ids: list[int], params: GenerationParams, request_id: str, *, stream: bool
+    ) -> AsyncIterator[EngineDelta]:
+        """Runs one request; cancelling the consumer aborts it in the engine."""
+        from vllm.exceptions import VLLMClientError
+        from vllm.inputs import TokensPrompt
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        llm = self._require()
+        sampling = _sampling_params(params, stream=stream)
+        try:
+            async for out in llm.generate(
+                TokensPrompt(prompt_token_ids=prompt_ids), sampling, request_id
+            ):
+                completion = out.outputs[0]
+                yield EngineDelta(
+                    text=completion.text,
+                    token_ids=list(completion.token_ids),
+                    finish_reason=completion.finish_reason,
+                    stop_reason=completion.stop_reason,
+                )
+        except asyncio.CancelledError:
+            raise
+        except VLLMClientError as exc:
+            raise BadRequestError(str(exc)) from exc
+        except EngineDeadError as exc:
+            raise EngineUnavailableError("the engine has stopped") from exc
+
+    async def abort(self, request_id: str) -> None:
+        if self._llm is not None:
+            await self._llm.abort(request_id)
+
+
+def _sampling_params(params: GenerationParams, *, stream: bool) -> Any:
+    from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+    return SamplingParams(
+        n=1,
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k,
+        min_p=params.min_p,
+        presence_penalty=params.presence_penalty,
+        frequency_penalty=params.frequency_penalty,
+        repetition_penalty=params.repetition_penalty,
+        seed=params.seed,
+        stop=params.stop or None,
+        stop_token_ids=params.stop_token_ids or None,
+        logit_bias=params.logit_bias,
+        ignore_eos=params.ignore_eos,
+        min_tokens=params.min_tokens,
+        output_kind=RequestOutputKind.DELTA if stream else RequestOutputKind.FINAL_ONLY,
+    )

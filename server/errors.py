@@ -1,0 +1,141 @@
+"""Errors as exceptions, mapped to OpenAI error bodies in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class AhaError(Exception):
+    status_code = 500
+    error_type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.error_type, self.param, self.code)
+
+
+class BadRequestError(AhaError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class UnsupportedError(BadRequestError):
+    code = "unsupported_parameter"
+
+
+class ContextLengthError(BadRequestError):
+    code = "context_length_exceeded"
+
+
+class AuthenticationError(AhaError):
+    status_code = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFoundError(AhaError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+
+
+class EngineUnavailableError(AhaError):
+    status_code = 503
+    error_type = "service_unavailable_error"
+    code = "engine_unavailable"
+
+
+class ClientGone(AhaError):
+    """The client disconnected before the answer; nginx's 499, read by nobody."""
+
+    status_code = 499
+    error_type = "client_closed_request"
+
+
+def error_body(message: str, error_type: str, param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def json_response(content: Any, status_code: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code,
+                    media_type="application/json", headers=headers)
+
+
+def exception_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """Status and body for any exception; unknown ones never leak details."""
+    if isinstance(exc, AhaError):
+        return exc.status_code, exc.body()
+    logger.exception("unhandled error", exc_info=exc)
+    return 500, error_body("internal server error; see the server log", "server_error")
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "json_invalid":
+        return f"request body is not valid JSON: {first.get('msg')}", None
+    param = ".".join(loc) or None
+    where = f"'{param}': " if param else ""
+    return f"{where}{first.get('msg', 'invalid value')}", param
+
+
+ENDPOINTS = {"/v1/chat/completions": "chat.completions", "/v1/completions": "completions"}
+
+
+def _count_rejected(request: Request, status: int) -> None:
+    endpoint = ENDPOINTS.get(request.url.path)
+    metrics = getattr(request.app.state, "metrics", None)
+    if endpoint is not None and metrics is not None:
+        metrics.rejected(endpoint, status)
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def on_aha(request: Request, exc: Exception) -> Response:
+        status, body = exception_body(exc)
+        _count_rejected(request, status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return json_response(body, status, headers)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message, param = _validation_message(exc)
+        _count_rejected(request, 400)
+        return json_response(error_body(message, "invalid_request_error", param), 400)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}"
+            return json_response(error_body(message, "not_found_error", code="not_found"), 404)
+        error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return json_response(error_body(str(exc.detail), error_type), exc.status_code)
+
+    async def on_any(_: Request, exc: Exception) -> Response:
+        status, body = exception_body(exc)
+        return json_response(body, status)
+
+    app.add_exception_handler(AhaError, on_aha)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_any)

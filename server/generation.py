@@ -1,0 +1,179 @@
+"""The spine of a request: engine -> (budget controller) -> reasoning splitter -> events.
+
+One `ChoiceRun` per choice holds all of that choice's state; `run_choices`
+merges the choices of a request into one ordered event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from server.budget import BudgetController, Ending, Segment, Splice, Step
+from server.engine import Engine, EngineDelta, GenerationParams
+from server.reasoning import ReasoningSplitter
+
+
+@dataclass(slots=True)
+class ChoiceEvent:
+    """What one choice produced since its last event."""
+
+    index: int
+    reasoning: str = ""
+    content: str = ""
+    finish_reason: str | None = None
+
+
+@dataclass(slots=True)
+class ChoiceRun:
+    """One choice: engine segments, spliced by the budget controller, then split."""
+
+    index: int
+    engine: Engine
+    prompt_ids: list[int]
+    params: GenerationParams
+    engine_request_id: str
+    splitter: ReasoningSplitter
+    controller: BudgetController
+    end_marker_id: int | None = None
+    num_completion_tokens: int = 0
+    finish_reason: str | None = None
+    _output_ids: list[int] = field(default_factory=list)
+    _segment_step: Step = field(default_factory=Step)
+
+    @property
+    def num_reasoning_tokens(self) -> int:
+        return self.splitter.num_reasoning_tokens
+
+    async def events(self, *, stream: bool) -> AsyncIterator[ChoiceEvent]:
+        for segment_no in itertools.count():
+            plan = self.controller.next_segment()
+            if isinstance(plan, Segment):
+                async for event in self._segment(plan, segment_no, stream):
+                    if event.reasoning or event.content:
+                        yield event
+                step = self._segment_step
+            else:
+                step = plan
+            if step.splice is not None:
+                yield self._splice(step.splice)
+            if step.finish_reason is not None:
+                tail = self.splitter.finish()
+                self.finish_reason = step.finish_reason
+                yield ChoiceEvent(self.index, tail.reasoning, tail.content, step.finish_reason)
+                return
+
+    async def _segment(self, plan: Segment, segment_no: int, stream: bool
+                       ) -> AsyncIterator[ChoiceEvent]:
+        """Streams one engine request; leaves the controller's verdict in _segment_step."""
+        params = self._segment_params(plan, segment_no)
+        num_new_tokens = 0
+        deltas = self.engine.generate(self.prompt_ids + self._output_ids, params,
+                                      f"{self.engine_request_id}-{segment_no}", stream=stream)
+        async for delta in deltas:
+            ids = delta.token_ids
+            ending = None if delta.finish_reason is None else self._ending(delta)
+            if ending in (Ending.END_MARKER, Ending.EOS) and self.controller.replaces_stops:
+                ids = ids[:-1]  # the controller decides what takes its place
+            num_new_tokens += len(ids)
+            if ending is not None:
+                self._segment_step = self.controller.end_segment(num_new_tokens, ending)
+            yield self._feed(delta.text, ids)
+
+    def _segment_params(self, plan: Segment, segment_no: int) -> GenerationParams:
+        stop_ids = list(self.params.stop_token_ids)
+        if plan.stop_on_end_marker and self.end_marker_id is not None:
+            stop_ids.append(self.end_marker_id)
+        seed = self.params.seed
+        if seed is not None and segment_no:
+            seed += SEGMENT_SEED_STRIDE * segment_no
+        min_tokens = max(0, self.params.min_tokens - self.num_completion_tokens)
+        return replace(self.params, max_tokens=plan.max_tokens, stop_token_ids=stop_ids,
+                       seed=seed, min_tokens=min(min_tokens, plan.max_tokens))
+
+    def _ending(self, delta: EngineDelta) -> Ending:
+        if delta.finish_reason == "length":
+            return Ending.LENGTH
+        if delta.stop_reason is None:
+            return Ending.EOS
+        if delta.stop_reason == self.end_marker_id and self.end_marker_id not in \
+                self.params.stop_token_ids:
+            return Ending.END_MARKER
+        return Ending.STOP
+
+    def _feed(self, text: str, ids: list[int]) -> ChoiceEvent:
+        self._output_ids.extend(ids)
+        self.num_completion_tokens += len(ids)
+        split = self.splitter.feed(text, ids)
+        return ChoiceEvent(self.index, split.reasoning, split.content)
+
+    def _splice(self, splice: Splice) -> ChoiceEvent:
+        return self._feed(splice.visible_text + splice.marker_text, list(splice.token_ids))
+
+
+# Continuation segments get their own seeds so their sampling noise differs.
+SEGMENT_SEED_STRIDE = 7919
+
+
+async def run_choices(choices: list[ChoiceRun], *, stream: bool) -> AsyncIterator[ChoiceEvent]:
+    """Events of all choices, interleaved as they come; cancelling stops them all."""
+    if len(choices) == 1:
+        async for event in choices[0].events(stream=stream):
+            yield event
+        return
+    queue: asyncio.Queue[ChoiceEvent | BaseException | None] = asyncio.Queue()
+    tasks = [asyncio.create_task(_pump(c, queue, stream)) for c in choices]
+    try:
+        remaining = len(tasks)
+        while remaining:
+            item = await queue.get()
+            if item is None:
+                remaining -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _pump(choice: ChoiceRun, queue: asyncio.Queue[ChoiceEvent | BaseException | None],
+                stream: bool) -> None:
+    try:
+        async for event in choice.events(stream=stream):
+            queue.put_nowait(event)
+        queue.put_nowait(None)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # re-raised by the consumer, which maps it to an error body
+        queue.put_nowait(exc)
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    budget_forcing: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, num_prompt_tokens: int, choices: list[ChoiceRun]) -> Usage:
+        forcing = None
+        if any(c.controller.budget.is_active for c in choices):
+            forcing = {
+                "waits_inserted": sum(c.controller.num_waits for c in choices),
+                "forced_closes": sum(c.controller.forced_close for c in choices),
+                "thinking_tokens": sum(c.controller.num_thinking_tokens for c in choices),
+            }
+        return cls(
+            prompt_tokens=num_prompt_tokens,
+            completion_tokens=sum(c.num_completion_tokens for c in choices),
+            reasoning_tokens=sum(c.num_reasoning_tokens for c in choices),
+            budget_forcing=forcing,
+        )
+
+

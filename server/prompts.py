@@ -1,0 +1,95 @@
+"""Prompt rendering: chat messages to token ids with the tokenizer's chat template."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateError
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from server.errors import BadRequestError, ContextLengthError
+from server.protocol import ChatMessage
+from server.reasoning import ThinkMarkers
+
+logger = logging.getLogger(__name__)
+
+# Marker pairs in the vocabularies of the models we serve (R1-Distill, GLM-Z1,
+# QwQ, our demo model all use these).
+KNOWN_MARKERS = (("<think>", "</think>"),)
+
+
+class PromptRenderer:
+    """Owns the tokenizer; renders and measures prompts."""
+
+    def __init__(self, model_dir: Path, think_start: str | None, think_end: str | None) -> None:
+        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(model_dir))
+        self.markers = self._find_markers(think_start, think_end)
+
+    def _find_markers(self, start: str | None, end: str | None) -> ThinkMarkers | None:
+        if start is not None or end is not None:
+            if not start or not end:
+                return None  # an empty override turns reasoning splitting off
+            return self._markers(start, end)
+        vocab = self.tokenizer.get_vocab()
+        for start_text, end_text in KNOWN_MARKERS:
+            if start_text in vocab and end_text in vocab:
+                return self._markers(start_text, end_text)
+        return None
+
+    def _markers(self, start: str, end: str) -> ThinkMarkers:
+        encode = self.tokenizer.encode
+        return ThinkMarkers(
+            start=start,
+            end=end,
+            start_ids=tuple(encode(start, add_special_tokens=False)),
+            end_ids=tuple(encode(end, add_special_tokens=False)),
+        )
+
+    def render_chat(self, messages: list[ChatMessage],
+                    template_kwargs: dict[str, Any]) -> list[int]:
+        conversation = [{"role": _role(m), "content": m.text} for m in messages]
+        if "add_generation_prompt" in template_kwargs or "tokenize" in template_kwargs:
+            raise BadRequestError("chat_template_kwargs may not set add_generation_prompt or "
+                                  "tokenize", param="chat_template_kwargs")
+        try:
+            rendered = self.tokenizer.apply_chat_template(
+                conversation, add_generation_prompt=True, tokenize=False, **template_kwargs
+            )
+        except TemplateError as exc:
+            raise BadRequestError(f"chat template failed: {exc}", param="messages") from exc
+        assert isinstance(rendered, str)
+        return list(self.tokenizer.encode(rendered, add_special_tokens=False))
+
+    def render_text(self, prompt: str) -> list[int]:
+        return list(self.tokenizer.encode(prompt, add_special_tokens=False))
+
+    def validate_token_ids(self, token_ids: list[int]) -> list[int]:
+        vocab_size = len(self.tokenizer)
+        for token_id in token_ids:
+            if token_id >= vocab_size:
+                raise BadRequestError(f"token id {token_id} is out of the vocabulary "
+                                      f"(size {vocab_size})", param="prompt")
+        return token_ids
+
+
+def _role(message: ChatMessage) -> str:
+    # OpenAI's newer name for the system role; chat templates know only "system".
+    return "system" if message.role == "developer" else message.role
+
+
+def output_budget(num_prompt_tokens: int, requested: int | None, max_model_len: int) -> int:
+    """Output tokens for a request, or a 400 that gives both numbers."""
+    room = max_model_len - num_prompt_tokens
+    if room <= 0:
+        raise ContextLengthError(
+            f"the prompt has {num_prompt_tokens} tokens but the model's context is "
+            f"{max_model_len} tokens", param="messages")
+    if requested is None:
+        return room
+    if requested > room:
+        raise ContextLengthError(
+            f"max_tokens is {requested} but only {room} tokens fit after the prompt's "
+            f"{num_prompt_tokens} in the model's context of {max_model_len}", param="max_tokens")
+    return requested

@@ -1,0 +1,234 @@
+"""Turns a validated request into a `RequestRun`: render -> generate -> split -> encode."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from server import __version__
+from server.budget import Budget, BudgetController, SpliceTokens, resolve_budget
+from server.engine import Engine, GenerationParams
+from server.errors import BadRequestError, ModelNotFoundError
+from server.generation import ChoiceRun, Usage, run_choices
+from server.metrics import Metrics, RequestRecord
+from server.prompts import PromptRenderer, output_budget
+from server.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest, SamplingFields
+from server.reasoning import ReasoningSplitter
+from server.settings import Settings
+from server.sse import DONE, ChatEncoder, CompletionEncoder, Envelope, error_event
+
+SYSTEM_FINGERPRINT = f"fp_aha_{__version__.replace('.', '_')}"
+REASONING_FIELDS = {
+    "both": ("reasoning_content", "reasoning"),
+    "reasoning_content": ("reasoning_content",),
+    "reasoning": ("reasoning",),
+}
+
+
+@dataclass(slots=True)
+class RequestRun:
+    """All state of one request in flight."""
+
+    encoder: ChatEncoder | CompletionEncoder
+    choices: list[ChoiceRun]
+    num_prompt_tokens: int
+    include_usage: bool
+    has_markers: bool
+    record: RequestRecord
+    metrics: Metrics
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.of(self.num_prompt_tokens, self.choices)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        self.metrics.started()
+        try:
+            async for event in run_choices(self.choices, stream=True):
+                self.record.on_event(event)
+                for chunk in self.encoder.chunks(event):
+                    yield chunk
+            if self.include_usage:
+                yield self.encoder.usage_chunk(self.usage)
+        except BaseException as exc:  # disconnects (CancelledError, GeneratorExit) included
+            self.record.on_error(exc)
+            if not isinstance(exc, Exception):
+                raise
+            yield error_event(exc)
+        finally:
+            self.metrics.finished(self.record, self.usage)
+        yield DONE
+
+    async def collect(self) -> dict[str, Any]:
+        self.metrics.started()
+        texts: dict[int, tuple[str, str, str | None]] = {}
+        try:
+            async for event in run_choices(self.choices, stream=False):
+                self.record.on_event(event)
+                reasoning, content, _ = texts.get(event.index, ("", "", None))
+                texts[event.index] = (reasoning + event.reasoning, content + event.content,
+                                      event.finish_reason)
+        except BaseException as exc:
+            self.record.on_error(exc)
+            raise
+        finally:
+            self.metrics.finished(self.record, self.usage)
+        return self.encoder.response(texts, self.usage, self.has_markers)
+
+
+class Service:
+    def __init__(self, settings: Settings, engine: Engine, renderer: PromptRenderer,
+                 metrics: Metrics) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.renderer = renderer
+        self.metrics = metrics
+        self.created = int(time.time())
+
+    def models(self) -> dict[str, Any]:
+        card = {
+            "id": self.settings.model_name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "aha",
+            "root": str(self.settings.model),
+            "parent": None,
+            "max_model_len": self.engine.max_model_len,
+        }
+        return {"object": "list", "data": [card]}
+
+    def _check_model(self, requested: str | None) -> None:
+        if requested is not None and requested != self.settings.model_name:
+            raise ModelNotFoundError(
+                f"model '{requested}' does not exist; this server serves "
+                f"'{self.settings.model_name}'", param="model")
+
+    def chat(self, request: ChatCompletionRequest, request_id: str) -> RequestRun:
+        self._check_model(request.model)
+        messages = [_without_reasoning(m, self.renderer) for m in request.messages]
+        prompt_ids = self.renderer.render_chat(messages, request.chat_template_kwargs or {})
+        markers = self.renderer.markers
+        in_reasoning = markers is not None and markers.prompt_opens_thinking(prompt_ids)
+        encoder = ChatEncoder(
+            self._envelope("chatcmpl", "chat.completion.chunk" if request.stream
+                           else "chat.completion"),
+            reasoning_fields=REASONING_FIELDS[self.settings.reasoning_field],
+            include_reasoning=request.include_reasoning,
+        )
+        max_tokens = output_budget(len(prompt_ids), request.output_limit,
+                                   self.engine.max_model_len)
+        budget = self._budget(request, max_tokens, in_reasoning)
+        record = RequestRecord(request_id, "chat.completions", request.stream)
+        return self._run(request, prompt_ids, encoder, max_tokens,
+                         lambda: ReasoningSplitter(markers, in_reasoning=in_reasoning),
+                         budget, record, has_markers=markers is not None)
+
+    def _budget(self, request: ChatCompletionRequest, max_tokens: int,
+                in_reasoning: bool) -> Budget:
+        fields = request.budget_forcing.model_dump() if request.budget_forcing else {}
+        if fields.get("max_thinking_tokens") is None:
+            if request.thinking_token_budget is not None and request.thinking_token_budget >= 0:
+                fields["max_thinking_tokens"] = max(1, request.thinking_token_budget)
+            elif request.reasoning_effort is not None:
+                efforts = self.settings.reasoning_effort_budgets
+                fields["max_thinking_tokens"] = efforts[request.reasoning_effort]
+        try:
+            budget = resolve_budget(fields, self.settings.budget_defaults(), max_tokens,
+                                    explicit_max_tokens=request.output_limit is not None)
+        except ValueError as exc:
+            raise BadRequestError(str(exc), param="budget_forcing") from exc
+        if budget.is_active and not in_reasoning:
+            why = ("the model has no think markers" if self.renderer.markers is None
+                   else "thinking is off for this prompt (the chat template did not open it)")
+            raise BadRequestError(f"a thinking budget cannot apply: {why}",
+                                  param="budget_forcing")
+        return budget
+
+    def completion(self, request: CompletionRequest, request_id: str) -> RequestRun:
+        self._check_model(request.model)
+        prompt_ids = self._completion_prompt(request.prompt)
+        if not prompt_ids:
+            raise BadRequestError("the prompt is empty", param="prompt")
+        encoder = CompletionEncoder(self._envelope("cmpl", "text_completion"))
+        max_tokens = output_budget(len(prompt_ids), request.output_limit,
+                                   self.engine.max_model_len)
+        record = RequestRecord(request_id, "completions", request.stream)
+        return self._run(request, prompt_ids, encoder, max_tokens,
+                         lambda: ReasoningSplitter(None, in_reasoning=False), Budget(), record,
+                         has_markers=False)
+
+    def _completion_prompt(self, prompt: str | list[int] | list[str] | list[list[int]]
+                           ) -> list[int]:
+        if isinstance(prompt, str):
+            return self.renderer.render_text(prompt)
+        if prompt and all(isinstance(p, int) for p in prompt):
+            return self.renderer.validate_token_ids([int(p) for p in prompt])  # type: ignore[arg-type]
+        if len(prompt) == 1:
+            return self._completion_prompt(prompt[0])  # type: ignore[arg-type]
+        raise BadRequestError("batched prompts are not supported; send one prompt per request "
+                              "(use n for several completions)", param="prompt")
+
+    def _run(self, request: SamplingFields, prompt_ids: list[int],
+             encoder: ChatEncoder | CompletionEncoder, max_tokens: int,
+             new_splitter: Any, budget: Budget, record: RequestRecord, *,
+             has_markers: bool) -> RequestRun:
+        request_id = encoder.envelope.id
+        tokens = self._splice_tokens(budget)
+        markers = self.renderer.markers
+        end_marker_id = markers.end_ids[0] if markers and len(markers.end_ids) == 1 else None
+        choices = [
+            ChoiceRun(index=i, engine=self.engine, prompt_ids=prompt_ids,
+                      params=_params(request, max_tokens, i, self.settings),
+                      engine_request_id=f"{request_id}-{i}", splitter=new_splitter(),
+                      controller=BudgetController(budget, tokens, max_tokens),
+                      end_marker_id=end_marker_id)
+            for i in range(request.n)
+        ]
+        return RequestRun(encoder, choices, len(prompt_ids), request.include_usage, has_markers,
+                          record, self.metrics)
+
+    def _splice_tokens(self, budget: Budget) -> SpliceTokens:
+        markers = self.renderer.markers
+        if not budget.is_active or markers is None:
+            return SpliceTokens((), (), (), "")
+        encode = self.renderer.render_text
+        return SpliceTokens(waits=tuple(tuple(encode(t)) for t in budget.wait_texts),
+                            close=tuple(encode(budget.close_text)),
+                            end_marker=markers.end_ids, end_marker_text=markers.end)
+
+    def _envelope(self, prefix: str, obj: str) -> Envelope:
+        return Envelope(id=f"{prefix}-{uuid.uuid4().hex}", object=obj, created=int(time.time()),
+                        model=self.settings.model_name, system_fingerprint=SYSTEM_FINGERPRINT)
+
+
+def _without_reasoning(message: ChatMessage, renderer: PromptRenderer) -> ChatMessage:
+    """Drops thinking from earlier assistant turns, whatever the chat template does."""
+    markers = renderer.markers
+    if message.role != "assistant" or markers is None or markers.end not in message.text:
+        return message
+    answer = message.text.split(markers.end)[-1].lstrip()
+    return message.model_copy(update={"content": answer})
+
+
+def _params(request: SamplingFields, max_tokens: int, index: int,
+            settings: Settings) -> GenerationParams:
+    # Each choice is its own engine request; like vLLM's n>1, choice i gets seed + i.
+    seed = None if request.seed is None else request.seed + index
+    bias = {int(k): v for k, v in request.logit_bias.items()} if request.logit_bias else None
+    return GenerationParams(
+        max_tokens=max_tokens,
+        temperature=_or(request.temperature, settings.default_temperature),
+        top_p=_or(request.top_p, settings.default_top_p),
+        top_k=request.top_k, min_p=request.min_p, presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        repetition_penalty=request.repetition_penalty, seed=seed, stop=request.stop_list,
+        stop_token_ids=list(request.stop_token_ids or []), logit_bias=bias,
+        ignore_eos=request.ignore_eos, min_tokens=request.min_tokens,
+    )
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value

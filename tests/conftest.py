@@ -1,0 +1,74 @@
+"""One real Aha server (real vLLM engine, default demo model) for the whole session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from launch.serve_local import REPO, free_port, wait_healthy
+
+API_KEY = "test-key"
+STARTUP_TIMEOUT_S = 300
+EFFORTS = '{"low": 16, "medium": 1024, "high": 4096}'
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def v1(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(args: list[str], log_path: Path) -> RunningServer:
+    port = free_port()
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", str(port), *args],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        wait_healthy(f"{server.base_url}/health", process, STARTUP_TIMEOUT_S)
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"{exc}:\n{server.log()[-3000:]}") from exc
+    return server
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    running = start_server(["--api-key", API_KEY, "--keepalive-s", "0.3",
+                            "--reasoning-effort-budgets", EFFORTS], log_path)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def http(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=60,
+                      headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        yield client

@@ -1,0 +1,115 @@
+"""The budget state machine on recorded segment endings (pure logic, no engine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.budget import (
+    Budget,
+    BudgetController,
+    Ending,
+    Segment,
+    SpliceTokens,
+    Step,
+    resolve_budget,
+)
+
+TOKENS = SpliceTokens(waits=((101,), (102, 103)), close=(201, 202, 203), end_marker=(9,),
+                      end_marker_text="</think>")
+
+
+def controller(max_tokens: int = 1000, **budget: object) -> BudgetController:
+    return BudgetController(Budget(**budget), TOKENS, max_tokens)  # type: ignore[arg-type]
+
+
+def segment(c: BudgetController) -> Segment:
+    plan = c.next_segment()
+    assert isinstance(plan, Segment)
+    return plan
+
+
+def test_inactive_budget_is_one_plain_segment() -> None:
+    c = controller()
+    assert segment(c) == Segment(max_tokens=1000, stop_on_end_marker=False)
+    assert c.end_segment(40, Ending.EOS).finish_reason == "stop"
+    assert not c.replaces_stops
+
+
+def test_early_stop_gets_wait_texts_in_turn_until_the_minimum() -> None:
+    c = controller(min_thinking_tokens=50, wait_texts=("Wait", "Hmm"))
+    assert segment(c).stop_on_end_marker
+    first = c.end_segment(20, Ending.END_MARKER)
+    assert first.splice is not None and first.splice.token_ids == (101,)
+    assert first.splice.visible_text == "Wait" and not first.is_finished
+    second = c.end_segment(20, Ending.EOS)  # EOS below the minimum is an attempt to stop too
+    assert second.splice is not None and second.splice.token_ids == (102, 103)
+    assert second.splice.visible_text == "Hmm"
+    assert c.num_thinking_tokens == 20 + 1 + 20 + 2 and c.num_waits == 2
+    accepted = c.end_segment(10, Ending.END_MARKER)  # 53 >= 50: the stop stands
+    assert accepted.splice is not None and accepted.splice.token_ids == (9,)
+    assert accepted.splice.visible_text == "" and accepted.splice.marker_text == "</think>"
+    assert not c.thinking and not c.forced_close
+    assert segment(c) == Segment(max_tokens=1000 - c.num_output_tokens, stop_on_end_marker=False)
+    assert c.end_segment(30, Ending.EOS).finish_reason == "stop"
+
+
+def test_max_waits_lets_the_stop_stand() -> None:
+    c = controller(min_thinking_tokens=500, max_waits=1)
+    assert c.end_segment(10, Ending.END_MARKER).splice.visible_text == "Wait"  # type: ignore[union-attr]
+    step = c.end_segment(10, Ending.END_MARKER)
+    assert step.splice is not None and step.splice.token_ids == (9,) and c.num_waits == 1
+
+
+def test_cap_closes_thinking_with_the_close_text() -> None:
+    c = controller(max_thinking_tokens=100, close_text="Answer now.")
+    assert segment(c).max_tokens == 100
+    step = c.end_segment(100, Ending.LENGTH)
+    assert step.splice is not None and step.splice.token_ids == (201, 202, 203, 9)
+    assert step.splice.visible_text == "Answer now." and c.forced_close
+    assert c.num_thinking_tokens == 104 and not c.thinking
+
+
+def test_answer_reserve_caps_thinking_for_a_small_max_tokens() -> None:
+    c = controller(max_tokens=120, min_thinking_tokens=10, answer_tokens=40)
+    # 120 - 40 reserved - 4 close tokens = 76 thinking tokens at most
+    assert segment(c).max_tokens == 76
+    assert c.end_segment(76, Ending.LENGTH).splice is not None and c.forced_close
+    answer = segment(c)
+    assert answer.max_tokens == 120 - 80 and not answer.stop_on_end_marker
+
+
+def test_eos_above_the_minimum_still_gets_an_answer() -> None:
+    c = controller(min_thinking_tokens=5)
+    step = c.end_segment(30, Ending.EOS)
+    assert step.splice is not None and c.forced_close and not c.thinking
+
+
+def test_user_stop_ends_the_choice() -> None:
+    c = controller(min_thinking_tokens=100)
+    assert c.end_segment(5, Ending.STOP).finish_reason == "stop"
+
+
+def test_zero_room_forces_the_close_before_any_segment() -> None:
+    c = controller(max_tokens=10, max_thinking_tokens=5, answer_tokens=8)
+    plan = c.next_segment()
+    assert isinstance(plan, Step) and plan.splice is not None and c.forced_close
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({"min_thinking_tokens": 300, "max_thinking_tokens": 200}, "above max_thinking_tokens"),
+    ({"max_thinking_tokens": 200, "answer_tokens": 500}, "below max_tokens"),
+    ({"min_thinking_tokens": 450, "answer_tokens": 100}, "exceed max_tokens"),
+])
+def test_conflicts_name_the_fields(fields: dict[str, object], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        resolve_budget(fields, {}, max_tokens=500, explicit_max_tokens=True)
+
+
+def test_defaults_fill_unset_fields_and_shrink_for_small_max_tokens() -> None:
+    defaults = {"min_thinking_tokens": None, "max_thinking_tokens": 64, "wait_text": "Hmm",
+                "max_waits": 3, "close_text": "Done.", "answer_tokens": 256}
+    budget = resolve_budget({"min_thinking_tokens": 8}, defaults, max_tokens=100,
+                            explicit_max_tokens=True)
+    assert budget.max_thinking_tokens == 64 and budget.wait_texts == ("Hmm",)
+    assert budget.answer_tokens == 50  # a default takes at most half of max_tokens
+    assert not resolve_budget({}, {**defaults, "max_thinking_tokens": None}, 100, True).is_active

@@ -1,0 +1,38 @@
+"""client_examples/ run as a user would, against the session server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import API_KEY, REPO, RunningServer
+
+
+def test_chat_keeps_answers_and_drops_thinking(server: RunningServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "client_examples/chat.py", "--base-url", server.v1, "--api-key", API_KEY,
+         "--temperature", "0"],
+        input="What is 12 + 34?\nWhat is 50 - 8?\nbye\n", capture_output=True, text=True,
+        cwd=REPO, timeout=120, check=True)
+    out = result.stdout
+    assert out.count("=== Thinking ===") == 2
+    assert out.count("=== Final Answer ===") == 2
+    first_answer = out.split("=== Final Answer ===")[1].split("You:")[0]
+    second_answer = out.split("=== Final Answer ===")[2]
+    assert first_answer.strip() and second_answer.strip()
+
+
+def test_stream_sh(server: RunningServer) -> None:
+    env = {**os.environ, "BASE_URL": server.base_url, "API_KEY": API_KEY}
+    out = subprocess.run(["bash", "client_examples/stream.sh", "What is 12 + 34?"], env=env,
+                         cwd=REPO, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert '"reasoning_content"' in out and '"usage"' in out and "data: [DONE]" in out
+
+
+def test_concurrent(server: RunningServer) -> None:
+    out = subprocess.run(
+        [sys.executable, "client_examples/concurrent_streams.py", "--n", "4", "--base-url", server.v1,
+         "--api-key", API_KEY], cwd=REPO, capture_output=True, text=True, timeout=120,
+        check=True).stdout
+    assert "4 streams" in out and " 0 completion tokens" not in out

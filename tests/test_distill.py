@@ -1,0 +1,135 @@
+"""The distillation pipeline: converter, teacher, trainer (tiny config) and scoring."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from distill import teacher
+from distill.evaluate import is_correct
+from distill.train import TrainConfig, distillation_loss, encode_chat, train
+from tests.conftest import REPO
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def convert(tmp_path: Path, name: str, *flags: str) -> tuple[dict[str, object], list[dict]]:
+    out = tmp_path / "out.jsonl"
+    result = subprocess.run([sys.executable, "-m", "distill", "convert", str(FIXTURES / name),
+                             str(out), *flags], cwd=REPO, capture_output=True, text=True,
+                            check=True, timeout=120)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return json.loads(result.stdout), records
+
+
+def test_convert_110k_format_counts_and_names_every_skip(tmp_path: Path) -> None:
+    report, records = convert(tmp_path, "r1_distill_110k.jsonl")
+    assert report["written"] == 4 and report["skipped"] == 3
+    assert report["skipped_by_reason"] == {"empty question": 1, "malformed JSON": 1,
+                                           "line is not a JSON object": 1}
+    assert report["example_lines"]["malformed JSON"] == [4]
+    first = records[0]["messages"]
+    assert first[0] == {"role": "user", "content": "1+1等于几？"}
+    assert first[1]["content"] == "<think>\n用户问1加1。1+1=2。\n</think>\n\n1+1等于2。"
+
+
+def test_convert_filters_by_score(tmp_path: Path) -> None:
+    report, _records = convert(tmp_path, "r1_distill_110k.jsonl", "--min-score", "8")
+    assert report["written"] == 2
+    assert report["skipped_by_reason"]["score below 8"] == 1
+    assert report["skipped_by_reason"]["no numeric score"] == 1
+
+
+def test_convert_sft_format(tmp_path: Path) -> None:
+    report, records = convert(tmp_path, "r1_distill_sft.jsonl")
+    assert report["written"] == 2
+    assert report["skipped_by_reason"] == {"output has no <think>...</think> block": 1,
+                                           "empty reasoning": 1,
+                                           "field 'instruction' is not a string": 1}
+    assert records[0]["messages"][0]["content"] == "计算\n\n12+30"
+    assert records[0]["messages"][1]["content"] == "<think>\n12加30得42。\n</think>\n\n答案是42。"
+
+
+def test_convert_filters_by_length_in_tokens(tmp_path: Path) -> None:
+    report, _ = convert(tmp_path, "r1_distill_sft.jsonl", "--max-tokens", "20")
+    assert report["skipped_by_reason"].get("longer than 20 tokens", 0) >= 1
+
+
+def test_teacher_is_deterministic_and_splits_are_disjoint() -> None:
+    a = teacher.sample("train", 300, seed=3)
+    assert a == teacher.sample("train", 300, seed=3)
+    test_keys = {p.key for p in teacher.sample("test", 300, seed=3) if p.task != "chat"}
+    assert test_keys and not test_keys & {p.key for p in a}
+    assert {p.task for p in a} == set(teacher.TASKS)
+
+
+def test_teacher_traces_are_right() -> None:
+    for p in teacher.sample("train", 400, seed=9):
+        assert "Wait, let me" in p.reasoning or p.task == "chat"
+        if p.task != "chat":
+            assert is_correct(p.task, p.expected, p.answer), (p.question, p.answer)
+
+
+@pytest.mark.parametrize(("task", "expected", "content", "ok"), [
+    ("add", "843", "457 + 386 = 843.", True),
+    ("add", "843", "457 + 386 = 842.", False),
+    ("count", "3", "There are 3 r's in \"strawberry\".", True),
+    ("compare", "9.9", "9.9 is larger than 9.11.", True),
+    ("compare", "9.9", "9.11 is larger than 9.9.", False),
+    ("sort", "1, 2, 5", "From smallest to largest: 1, 2, 5.", True),
+    ("sort", "1, 2, 5", "", False),
+])
+def test_answers_are_scored_from_content(task: str, expected: str, content: str, ok: bool) -> None:
+    assert is_correct(task, expected, content) is ok
+
+
+def test_loss_is_on_the_assistant_turn_only() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(REPO / "models" / "aha-demo"))
+    problem = teacher.sample("train", 1, seed=1)[0]
+    example = encode_chat(tokenizer, problem.messages(), max_len=1024)
+    assert example is not None
+    labelled = [t for t, label in zip(example.input_ids, example.labels, strict=True)
+                if label != -100]
+    text = tokenizer.decode(labelled)
+    assert text.startswith(problem.reasoning[:20]) and text.endswith("<|im_end|>")
+    assert problem.question not in text
+
+
+def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> None:
+    metrics = train(TrainConfig(out_dir=tmp_path, preset="tiny", num_examples=64, max_steps=3,
+                                batch_size=4, vocab_size=400))
+    assert metrics["steps"] == 3
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path))
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert model.config.num_attention_heads * 64 == model.config.hidden_size
+    assert tokenizer.convert_tokens_to_ids("</think>") != tokenizer.unk_token_id
+    assert len(tokenizer.encode("<think>", add_special_tokens=False)) == 1
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}],
+                                           add_generation_prompt=True, tokenize=False)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n")
+
+
+def test_logit_distillation_from_a_teacher(tmp_path: Path) -> None:
+    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
+    train(TrainConfig(out_dir=teacher_dir, preset="tiny", num_examples=64, max_steps=2,
+                      batch_size=4, vocab_size=400))
+    metrics = train(TrainConfig(out_dir=student_dir, init=teacher_dir, teacher=teacher_dir,
+                                num_examples=64, max_steps=2, batch_size=4, alpha=0.5))
+    assert metrics["steps"] == 2 and metrics["train_loss"] > 0
+
+
+def test_distillation_loss_mixes_hard_and_soft_terms() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    labels = torch.tensor([[-100, 1, 2, 3, 4], [-100, -100, 5, 6, 7]])
+    hard = torch.tensor(1.5)
+    same = distillation_loss(logits, logits.clone(), labels, hard, alpha=0.3, temperature=2.0)
+    assert torch.isclose(same, 0.3 * hard)  # KL to itself is zero
+    other = distillation_loss(logits, torch.randn(2, 5, 11), labels, hard, 0.3, 2.0)
+    assert other > same
