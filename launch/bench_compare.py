@@ -2,10 +2,11 @@
 
 Starts both servers on loopback (vLLM with --reasoning-parser deepseek_r1),
 then for each concurrency runs the load generator against one, then the
-other, alternating which goes first, and prints Aha / vLLM ratios per metric.
+other, alternating which goes first, for --repeats rounds, and prints the Aha / vLLM
+ratio of each metric's median.
 Writes the runs as JSON, a Markdown table and plots into --out-dir.
 
-    python launch/bench_compare.py --concurrency 1 4 16 64 --num-requests 128
+    python launch/bench_compare.py --concurrency 1 4 16 64 --num-requests 128 --repeats 3
     python launch/bench_compare.py --model /tmp/wide-random --max-tokens 256
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -38,7 +40,7 @@ def vllm_server(model: Path, engine_flags: list[str], log_path: Path) -> Iterato
         process = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
              "--served-model-name", model.name, "--host", "127.0.0.1", "--port", str(port),
-             "--reasoning-parser", "deepseek_r1", "--disable-log-requests", *engine_flags],
+             "--reasoning-parser", "deepseek_r1", "--no-enable-log-requests", *engine_flags],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_healthy(f"http://127.0.0.1:{port}/health", process, 300)
@@ -48,9 +50,12 @@ def vllm_server(model: Path, engine_flags: list[str], log_path: Path) -> Iterato
             process.wait(timeout=60)
 
 
-def load(base_url: str, label: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
+def load(base_url: str, label: str, concurrency: int, args: argparse.Namespace,
+         num_requests: int | None = None) -> dict[str, Any]:
+    # Enough requests that every run lasts long enough to measure, whatever the concurrency.
+    num_requests = num_requests or max(args.num_requests, args.requests_per_stream * concurrency)
     cmd = [sys.executable, str(REPO / "client_examples" / "load_test.py"), "--base-url", base_url,
-           "--concurrency", str(concurrency), "--num-requests", str(args.num_requests),
+           "--concurrency", str(concurrency), "--num-requests", str(num_requests),
            "--max-tokens", str(args.max_tokens), "--max-seconds", str(args.max_seconds),
            "--label", label, "--quiet"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -68,8 +73,9 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    concurrencies = sorted({r["concurrency"] for r in runs})
     for label in ("aha", "vllm"):
-        rows = sorted((r for r in runs if r["label"] == label), key=lambda r: r["concurrency"])
+        rows = [medians(runs, label, c) for c in concurrencies]
         xs = [r["concurrency"] for r in rows]
         axes[0].plot(xs, [r["output_throughput"] for r in rows], marker="o", label=label)
         for p, style in (("median", "-"), ("p99", "--")):
@@ -88,11 +94,18 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def medians(runs: list[dict[str, Any]], label: str, concurrency: int) -> dict[str, Any]:
+    """Each metric's median over the repeats of one server at one concurrency."""
+    rows = [r for r in runs if r["label"] == label and r["concurrency"] == concurrency]
+    keys = [k for k, v in rows[0].items() if isinstance(v, int | float)]
+    return {"label": label, "concurrency": concurrency,
+            **{k: statistics.median(r[k] for r in rows) for k in keys}}
+
+
 def table(runs: list[dict[str, Any]], concurrencies: list[int]) -> str:
     lines = ["| streams | metric | Aha | vLLM | Aha / vLLM |", "|---|---|---|---|---|"]
     for c in concurrencies:
-        aha = next(r for r in runs if r["label"] == "aha" and r["concurrency"] == c)
-        vllm = next(r for r in runs if r["label"] == "vllm" and r["concurrency"] == c)
+        aha, vllm = medians(runs, "aha", c), medians(runs, "vllm", c)
         for key, value in ratios(aha, vllm).items():
             lines.append(f"| {c} | {key} | {aha[key]} | {vllm[key]} | {value} |")
         lines.append(f"| {c} | failed | {aha['failed']} | {vllm['failed']} | |")
@@ -107,6 +120,9 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--max-seconds", type=float, default=300)
     p.add_argument("--max-num-seqs", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3, help="alternating rounds; medians reported")
+    p.add_argument("--requests-per-stream", type=int, default=8,
+                   help="each run sends at least this many requests per concurrent stream")
     p.add_argument("--out-dir", type=Path, default=REPO / "docs" / "bench")
     args = p.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,13 +132,17 @@ def main() -> None:
     with local_server(["--model", str(args.model), *engine], args.out_dir / f"{tag}-aha.log") \
             as aha_url, vllm_server(args.model, engine, args.out_dir / f"{tag}-vllm.log") \
             as vllm_url:
-        for i, c in enumerate(args.concurrency):
-            order = [("aha", aha_url), ("vllm", vllm_url)]
-            for label, url in order if i % 2 == 0 else order[::-1]:
-                started = time.perf_counter()
-                runs.append(load(url, label, c, args))
-                print(f"{label} c={c}: {runs[-1]['output_throughput']} tok/s "
-                      f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        for label, url in (("aha", aha_url), ("vllm", vllm_url)):
+            for c in args.concurrency:  # warm-up: compile every batch shape before measuring
+                load(url, label, c, args, num_requests=c)
+        for repeat in range(args.repeats):
+            for i, c in enumerate(args.concurrency):
+                order = [("aha", aha_url), ("vllm", vllm_url)]
+                for label, url in order if (i + repeat) % 2 == 0 else order[::-1]:
+                    started = time.perf_counter()
+                    runs.append({**load(url, label, c, args), "repeat": repeat})
+                    print(f"{label} c={c}: {runs[-1]['output_throughput']} tok/s "
+                          f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     (args.out_dir / f"{tag}.json").write_text(json.dumps(runs, indent=2) + "\n")
     text = table(runs, args.concurrency)
     (args.out_dir / f"{tag}.md").write_text(text + "\n")

@@ -34,8 +34,8 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=2048)
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--num-requests", type=int, default=16)
-    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--num-requests", type=int, default=8)
+    p.add_argument("--max-tokens", type=int, default=64)
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aha-int8-bench-"))
     bf16, int8 = work / "bf16", work / "int8"

@@ -69,8 +69,10 @@ def test_counters_move_by_exactly_what_a_request_implies(server: RunningServer,
     forced = http.post("/v1/chat/completions", json={
         **CHAT, "budget_forcing": {"min_thinking_tokens": 150, "max_waits": 2}}).json()
     capped = http.post("/v1/chat/completions", json={
-        **CHAT, "stream": True, "budget_forcing": {"max_thinking_tokens": 10}})
+        **CHAT, "stream": True, "stream_options": {"include_usage": True},
+        "budget_forcing": {"max_thinking_tokens": 10}})
     assert capped.status_code == 200
+    capped_usage = json.loads(capped.text.split("data: ")[-2])["usage"]
     failed = http.post("/v1/chat/completions", json={**CHAT, "temperature": 9})
     assert failed.status_code == 400
     after = scrape(server)
@@ -78,7 +80,10 @@ def test_counters_move_by_exactly_what_a_request_implies(server: RunningServer,
     waits = usage["budget_forcing"]["waits_inserted"]
     assert waits >= 1
     assert delta(before, after, f"aha_budget_waits_inserted_total{{{M}}}") == waits
-    assert delta(before, after, f"aha_budget_forced_closes_total{{{M}}}") == 1
+    forced_closes = (usage["budget_forcing"]["forced_closes"]
+                     + capped_usage["budget_forcing"]["forced_closes"])
+    assert capped_usage["budget_forcing"]["forced_closes"] == 1
+    assert delta(before, after, f"aha_budget_forced_closes_total{{{M}}}") == forced_closes
     ok = 'endpoint="chat.completions",{},outcome="ok",stream="{}"'
     assert delta(before, after, f"aha_requests_total{{{ok.format(M, 'false')}}}") == 1
     assert delta(before, after, f"aha_requests_total{{{ok.format(M, 'true')}}}") == 1
