@@ -99,7 +99,7 @@ def medians(runs: list[dict[str, Any]], label: str, concurrency: int) -> dict[st
     rows = [r for r in runs if r["label"] == label and r["concurrency"] == concurrency]
     keys = [k for k, v in rows[0].items() if isinstance(v, int | float)]
     return {"label": label, "concurrency": concurrency,
-            **{k: statistics.median(r[k] for r in rows) for k in keys}}
+            **{k: round(statistics.median(r[k] for r in rows), 3) for k in keys}}
 
 
 def table(runs: list[dict[str, Any]], concurrencies: list[int]) -> str:

@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from launch.bench_compare import vllm_server  # noqa: E402
-from launch.serve_local import REPO, local_server  # noqa: E402
-from server.settings import DEFAULT_MODEL  # noqa: E402
+from launch.bench_compare import vllm_server
+from launch.serve_local import REPO, local_server
+from server.settings import DEFAULT_MODEL
 
 
 def api_process(base_url: str) -> psutil.Process:
@@ -68,18 +68,27 @@ def profile(base_url: str, label: str, args: argparse.Namespace) -> dict[str, ob
             "output_throughput": result["output_throughput"]}
 
 
-def top_functions(raw: Path, limit: int = 15) -> list[tuple[str, float]]:
-    """Share of samples in which each function is on the stack (inclusive)."""
-    counts: collections.Counter[str] = collections.Counter()
+def _frame_name(frame: str) -> str:
+    """'func (path/to/file.py:12)' -> 'func (file.py)'."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})" if where else name
+
+
+def top_functions(raw: Path, limit: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """Shares of samples: inclusive (on the stack) and self (the leaf frame)."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         samples = int(n)
         total += samples
-        for frame in set(stack.split(";")):
-            counts[frame.split(" (")[0] + " (" + frame.split("(")[-1].split(":")[0].rsplit(
-                "/", 1)[-1] + ")" if "(" in frame else frame] += samples
-    return [(f, round(c / total, 3)) for f, c in counts.most_common(limit)] if total else []
+        frames = [_frame_name(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+    return {kind: [(f, round(c / total, 3)) for f, c in counts.most_common(limit)]
+            for kind, counts in (("inclusive", inclusive), ("self", own))} if total else {}
 
 
 def main() -> None:
@@ -101,8 +110,10 @@ def main() -> None:
     print(json.dumps(rows, indent=2))
     raw = args.out_dir / "aha-py-spy.txt"
     if args.py_spy and raw.exists():
-        for name, share in top_functions(raw):
-            print(f"{share:6.1%}  {name}")
+        for kind, rows in top_functions(raw).items():
+            print(f"-- {kind} --")
+            for name, share in rows:
+                print(f"{share:6.1%}  {name}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def test_stream_sh(server: RunningServer) -> None:
 
 def test_concurrent(server: RunningServer) -> None:
     out = subprocess.run(
-        [sys.executable, "client_examples/concurrent_streams.py", "--n", "4", "--base-url", server.v1,
-         "--api-key", API_KEY], cwd=REPO, capture_output=True, text=True, timeout=120,
-        check=True).stdout
+        [sys.executable, "client_examples/concurrent_streams.py", "--n", "4",
+         "--base-url", server.v1, "--api-key", API_KEY],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "4 streams" in out and " 0 completion tokens" not in out
