@@ -135,6 +135,7 @@ def main() -> None:
         print(json.dumps(quantize_data_free(args.src, args.dst)))
     elif args.in_quantize_venv:
         quantize_calibrated(args.src, args.dst, args.calibration, args.num_samples, args.max_len)
+        return  # the parent process reports
     else:
         python = ensure_quantize_venv()
         subprocess.run([str(python), __file__, *sys.argv[1:], "--in-quantize-venv"], check=True)
