@@ -104,6 +104,8 @@ ENDPOINTS = {"/v1/chat/completions": "chat.completions", "/v1/completions": "com
 
 
 def _count_rejected(request: Request, status: int) -> None:
+    if getattr(request.state, "run_started", False):
+        return  # the request's own record counted it (aborted, or failed mid-run)
     endpoint = ENDPOINTS.get(request.url.path)
     metrics = getattr(request.app.state, "metrics", None)
     if endpoint is not None and metrics is not None:

@@ -75,6 +75,7 @@ async def completions(body: CompletionRequest, service: ServiceDep, request: Req
 
 
 async def _respond(run: RequestRun, stream: bool, request: Request) -> Response:
+    request.state.run_started = True
     if stream:
         settings = request.app.state.settings
         # sse-starlette cancels the body on disconnect, which aborts the engine request.

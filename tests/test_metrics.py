@@ -112,6 +112,22 @@ def test_a_dropped_stream_counts_as_aborted(server: RunningServer, http: httpx.C
     assert delta(before, after, f"aha_client_disconnects_total{{{M}}}") == 1
 
 
+def test_a_dropped_non_stream_request_counts_once_as_aborted(server: RunningServer,
+                                                            http: httpx.Client) -> None:
+    before = scrape(server)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.v1}/chat/completions", timeout=0.5,
+                   json={**CHAT, "ignore_eos": True, "max_tokens": 3000},
+                   headers={"Authorization": f"Bearer {API_KEY}"})
+    wait_until_idle(http)
+    time.sleep(0.2)
+    after = scrape(server)
+    aborted = f'endpoint="chat.completions",{M},outcome="aborted",stream="false"'
+    rejected = f'endpoint="chat.completions",{M},outcome="client_error",stream="unknown"'
+    assert delta(before, after, f"aha_requests_total{{{aborted}}}") == 1
+    assert delta(before, after, f"aha_requests_total{{{rejected}}}") == 0
+
+
 def test_request_id_is_echoed_and_logged(server: RunningServer, http: httpx.Client) -> None:
     given = http.post("/v1/chat/completions", json=CHAT, headers={"X-Request-Id": "trace-42.a"})
     assert given.headers["x-request-id"] == "trace-42.a"
