@@ -38,7 +38,8 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
         teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
+        learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
     )
     print(json.dumps(train(cfg), indent=2))
@@ -87,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--grad-accum", type=int, default=1,
+                   help="gradient accumulation steps (effective batch = batch size x this)")
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--alpha", type=float, default=0.5, help="weight of the hard-label loss")
     t.add_argument("--temperature", type=float, default=2.0, help="softening temperature T")

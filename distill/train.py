@@ -188,6 +188,7 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int = -1
     batch_size: int = 16
+    grad_accum: int = 1
     learning_rate: float = 3e-3
     alpha: float = 0.5
     temperature: float = 2.0
@@ -218,6 +219,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     args = TrainingArguments(
         output_dir=str(cfg.out_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate,
