@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from launch.serve_local import REPO, free_port, local_server, wait_healthy
+from launch.serve_local import REPO, free_port, load_test, local_server, wait_healthy
 from server.settings import DEFAULT_MODEL
 
 RATIO_KEYS = ("output_throughput", "request_throughput", "median_ttft_ms", "p99_ttft_ms",
@@ -54,12 +54,8 @@ def load(base_url: str, label: str, concurrency: int, args: argparse.Namespace,
          num_requests: int | None = None) -> dict[str, Any]:
     # Enough requests that every run lasts long enough to measure, whatever the concurrency.
     num_requests = num_requests or max(args.num_requests, args.requests_per_stream * concurrency)
-    cmd = [sys.executable, str(REPO / "client_examples" / "load_test.py"), "--base-url", base_url,
-           "--concurrency", str(concurrency), "--num-requests", str(num_requests),
-           "--max-tokens", str(args.max_tokens), "--max-seconds", str(args.max_seconds),
-           "--label", label, "--quiet"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return dict(json.loads(out)[0])
+    return load_test(base_url, concurrency, num_requests, args.max_tokens,
+                     "--max-seconds", str(args.max_seconds), "--label", label)
 
 
 def ratios(aha: dict[str, Any], vllm: dict[str, Any]) -> dict[str, float | None]:

@@ -17,16 +17,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from launch.serve_local import REPO, local_server
+from launch.serve_local import REPO, load_test, local_server
 
 
 def throughput(base_url: str, concurrency: int, num_requests: int, max_tokens: int) -> float:
-    out = subprocess.run(
-        [sys.executable, str(REPO / "client_examples" / "load_test.py"), "--base-url", base_url,
-         "--concurrency", str(concurrency), "--num-requests", str(num_requests),
-         "--max-tokens", str(max_tokens), "--extra-body", '{"ignore_eos": true}', "--quiet"],
-        capture_output=True, text=True, check=True).stdout
-    return float(json.loads(out)[0]["output_throughput"])
+    run = load_test(base_url, concurrency, num_requests, max_tokens,
+                    "--extra-body", '{"ignore_eos": true}')
+    return float(run["output_throughput"])
 
 
 def main() -> None:

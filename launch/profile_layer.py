@@ -21,7 +21,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from launch.bench_compare import vllm_server
-from launch.serve_local import REPO, local_server
+from launch.serve_local import REPO, load_test, local_server
 from server.settings import DEFAULT_MODEL
 
 
@@ -39,12 +39,7 @@ def cpu_s(process: psutil.Process) -> float:
 
 
 def run_load(base_url: str, args: argparse.Namespace) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, str(REPO / "client_examples" / "load_test.py"), "--base-url", base_url,
-         "--concurrency", str(args.concurrency), "--num-requests", str(args.num_requests),
-         "--max-tokens", str(args.max_tokens), "--quiet"],
-        capture_output=True, text=True, check=True).stdout
-    return dict(json.loads(out)[0])
+    return load_test(base_url, args.concurrency, args.num_requests, args.max_tokens)
 
 
 def profile(base_url: str, label: str, args: argparse.Namespace) -> dict[str, object]:

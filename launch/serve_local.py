@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,6 +39,17 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float) -
             pass
         time.sleep(0.5)
     raise RuntimeError(f"{url} not healthy after {timeout_s} s")
+
+
+def load_test(base_url: str, concurrency: int, num_requests: int, max_tokens: int,
+              *flags: str) -> dict[str, Any]:
+    """One closed-loop run of client_examples/load_test.py; its JSON summary."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "client_examples" / "load_test.py"), "--base-url", base_url,
+         "--concurrency", str(concurrency), "--num-requests", str(num_requests),
+         "--max-tokens", str(max_tokens), "--quiet", *flags],
+        capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(out)[0])
 
 
 @contextmanager
