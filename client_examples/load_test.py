@@ -45,6 +45,7 @@ class Result:
     prompt_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    num_chunks: int = 0  # chunks that carried text
 
 
 def load_prompts(path: Path | None, count: int, seed: int) -> list[list[dict[str, str]]]:
@@ -86,6 +87,7 @@ async def one_request(client: httpx.AsyncClient, body: dict[str, Any]) -> Result
                     answer = delta.get("content")
                     if not (thinking or answer):
                         continue
+                    result.num_chunks += 1
                     if result.ttft_s is None:
                         result.ttft_s = now - started
                     else:
@@ -169,6 +171,9 @@ def summarise(results: list[Result], duration_s: float) -> dict[str, Any]:
         "total_reasoning_tokens": sum(r.reasoning_tokens for r in ok),
         "request_throughput": round(len(ok) / duration_s, 3),
         "output_throughput": round(output / duration_s, 2),
+        # Servers merge tokens into a chunk when their reader lags; fewer, larger chunks
+        # cost a client on the same cores less, so this explains some throughput gaps.
+        "mean_tokens_per_chunk": round(output / max(1, sum(r.num_chunks for r in ok)), 3),
     }
     summary.update(stats_ms("ttft", [r.ttft_s for r in ok if r.ttft_s is not None]))
     summary.update(stats_ms("ttfr", [r.ttfr_s for r in ok if r.ttfr_s is not None]))

@@ -41,6 +41,7 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
+        bf16=not args.fp32,
     )
     print(json.dumps(train(cfg), indent=2))
 
@@ -84,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--init", type=Path, help="fine-tune this checkpoint instead of a new model")
     t.add_argument("--data", type=Path, help="chat JSONL (default: synthetic teacher data)")
     t.add_argument("--teacher", type=Path, help="teacher model for logit distillation")
-    t.add_argument("--num-examples", type=int, default=40000, help="synthetic examples")
+    t.add_argument("--num-examples", type=int, default=80000, help="synthetic examples")
     t.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--batch-size", type=int, default=16)
@@ -95,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--temperature", type=float, default=2.0, help="softening temperature T")
     t.add_argument("--max-len", type=int, default=512, help="longest example in tokens")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--fp32", action="store_true",
+                   help="train in fp32 (default: bf16 autocast, about 2x faster on CPUs with "
+                        "AVX512-BF16 and on GPUs)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="held-out accuracy through a running server")

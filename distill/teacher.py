@@ -44,6 +44,11 @@ def _digits_right_to_left(n: int, width: int) -> list[int]:
     return [int(c) for c in str(n).zfill(width)[::-1]]
 
 
+# Naming the column on each line tells a small model which digit to look up
+# in the question; without it the digit lookup was its most common error.
+COLUMNS = ("Ones", "Tens", "Hundreds", "Thousands")
+
+
 def _add_columns(a: int, b: int, forget_carry_at: int = -1) -> tuple[list[str], int]:
     """Column-by-column addition lines; `forget_carry_at` plants the slip R1 catches."""
     width = max(len(str(a)), len(str(b)))
@@ -56,10 +61,10 @@ def _add_columns(a: int, b: int, forget_carry_at: int = -1) -> tuple[list[str], 
         extra = f" + {carry}" if carry else ""
         last = i == width - 1
         if total >= 10 and not last:
-            lines.append(f"{x} + {y}{extra} = {total}, write {total - 10}, carry 1.")
+            lines.append(f"{COLUMNS[i]}: {x} + {y}{extra} = {total}, write {total - 10}, carry 1.")
             digits.append(str(total - 10))
         else:
-            lines.append(f"{x} + {y}{extra} = {total}, write {total}.")
+            lines.append(f"{COLUMNS[i]}: {x} + {y}{extra} = {total}, write {total}.")
             digits.append(str(total)[::-1])
         carry = 1 if total >= 10 and not last else 0
     return lines, int("".join(digits)[::-1])
@@ -131,14 +136,22 @@ def _subtract(rng: random.Random) -> Problem:
     width = len(str(a))
     lines = [f"I need to compute {a} - {b}. I will go digit by digit from the right."]
     borrow = 0
-    for x, y in zip(_digits_right_to_left(a, width), _digits_right_to_left(b, width), strict=True):
+    pairs = zip(_digits_right_to_left(a, width), _digits_right_to_left(b, width), strict=True)
+    for i, (x, y) in enumerate(pairs):
+        # The borrow gets its own step: folding it into the digit was a frequent slip.
         top = x - borrow
+        head = f"{COLUMNS[i]}: {x} - {y}"
+        if borrow:
+            head += f", but {x} minus the borrowed 1 is {top}"
         if top < y:
-            lines.append(f"{top} is less than {y}, so borrow: {top + 10} - {y} = {top + 10 - y}.")
+            lines.append(f"{head}, and {top} is less than {y}, so borrow: "
+                         f"{top + 10} - {y} = {top + 10 - y}.")
             borrow = 1
-        else:
-            lines.append(f"{top} - {y} = {top - y}.")
+        elif borrow:
+            lines.append(f"{head}, so {top} - {y} = {top - y}.")
             borrow = 0
+        else:
+            lines.append(f"{head} = {top - y}.")
     result = a - b
     lines.append(f"So {a} - {b} = {result}.")
     lines.append(f"Wait, let me double-check: {result} + {b} = {a}. Yes, that is right.")
@@ -176,11 +189,12 @@ def _count(rng: random.Random) -> Problem:
     lines = [f"Let me spell {word} one letter at a time: {'-'.join(word)}."]
     count = 0
     for ch in word:
+        # The letter sought is restated on each line, so the comparison is local.
         if ch == letter:
             count += 1
-            lines.append(f"{ch}: yes, that makes {count}.")
+            lines.append(f"{ch} vs {letter}: yes, that makes {count}.")
         else:
-            lines.append(f"{ch}: no.")
+            lines.append(f"{ch} vs {letter}: no.")
     positions = [str(i + 1) for i, c in enumerate(word) if c == letter]
     named = f"{letter}'s" if count != 1 else letter
     verb = "is" if count == 1 else "are"
@@ -248,7 +262,7 @@ def _compare(rng: random.Random) -> Problem:
 
 
 def _sort(rng: random.Random) -> Problem:
-    numbers = rng.sample(range(1, 100), rng.randint(3, 6))
+    numbers = rng.sample(range(1, 100), rng.randint(3, 5))
     shown = ", ".join(map(str, numbers))
     phrasing = rng.choice(
         [
@@ -317,7 +331,7 @@ GENERATORS: dict[str, Callable[[random.Random], Problem]] = {
     "sort": _sort,
     "chat": _chat,
 }
-WEIGHTS = {"add": 3, "subtract": 3, "count": 3, "compare": 2, "sort": 2, "chat": 1}
+WEIGHTS = {"add": 3, "subtract": 3, "count": 2, "compare": 2, "sort": 3, "chat": 1}
 
 
 def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS) -> Iterator[Problem]:

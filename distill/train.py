@@ -193,6 +193,7 @@ class TrainConfig:
     alpha: float = 0.5
     temperature: float = 2.0
     seed: int = 0
+    bf16: bool = True
 
 
 def train(cfg: TrainConfig) -> dict[str, float]:
@@ -233,6 +234,10 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         remove_unused_columns=False,
+        # bf16 autocast (fp32 master weights): 1.8x the steps per second of fp32 on this
+        # machine's AVX512-BF16 CPU, and a lower loss per minute. Not group_by_length:
+        # it cut padding but made batches one task each, and the loss fell far slower.
+        bf16=cfg.bf16,
     )
     trainer = DistillTrainer(
         model=model, args=args, train_dataset=ChatDataset(examples),

@@ -29,7 +29,8 @@ from launch.serve_local import REPO, free_port, load_test, local_server, wait_he
 from server.settings import DEFAULT_MODEL
 
 RATIO_KEYS = ("output_throughput", "request_throughput", "median_ttft_ms", "p99_ttft_ms",
-              "median_ttfa_ms", "median_itl_ms", "median_e2el_ms", "p99_e2el_ms")
+              "median_ttfa_ms", "median_itl_ms", "median_e2el_ms", "p99_e2el_ms",
+              "mean_tokens_per_chunk")
 
 
 @contextmanager

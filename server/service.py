@@ -49,8 +49,8 @@ class RequestRun:
         try:
             async for event in run_choices(self.choices, stream=True):
                 self.record.on_event(event)
-                for chunk in self.encoder.chunks(event):
-                    yield chunk
+                if chunks := self.encoder.chunks(event):
+                    yield b"".join(chunks)  # one socket write per event, not per chunk
             if self.include_usage:
                 yield self.encoder.usage_chunk(self.usage)
         except BaseException as exc:  # disconnects (CancelledError, GeneratorExit) included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,33 @@ def test_teacher_traces_are_right() -> None:
         assert "Wait, let me" in p.reasoning or p.task == "chat"
         if p.task != "chat":
             assert is_correct(p.task, p.expected, p.answer), (p.question, p.answer)
+
+
+def test_teacher_steps_name_their_column_and_use_its_digits() -> None:
+    """Each column line looks up the right digits: the step a small model learns."""
+    checked = 0
+    for p in teacher.sample("train", 300, seed=11):
+        if p.task not in ("add", "subtract") or "dropped a carry" in p.reasoning:
+            continue
+        a, b = map(int, re.findall(r"\d+", p.key))
+        width = len(str(max(a, b)))
+        steps = [line for line in p.reasoning.splitlines() if line.split(":")[0] in
+                 teacher.COLUMNS]
+        assert len(steps) == width, p.reasoning
+        for i, line in enumerate(steps):
+            x, y = (a // 10**i) % 10, (b // 10**i) % 10
+            sign = "+" if p.task == "add" else "-"
+            assert line.startswith(f"{teacher.COLUMNS[i]}: {x} {sign} {y}"), (line, a, b)
+            checked += 1
+    for p in teacher.sample("train", 100, seed=12):
+        if p.task == "count":
+            letter = p.key.split(":")[2]
+            for line in p.reasoning.splitlines():
+                if " vs " in line:
+                    seen = line.split(" vs ")[0]
+                    verdict = "yes" if seen == letter else "no"
+                    assert line.startswith(f"{seen} vs {letter}: {verdict}")
+    assert checked > 100
 
 
 @pytest.mark.parametrize(("task", "expected", "content", "ok"), [

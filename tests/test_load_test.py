@@ -23,3 +23,4 @@ def test_load_test_smoke(server: RunningServer, tmp_path) -> None:  # type: igno
         assert run["output_throughput"] > 0 and run["total_reasoning_tokens"] > 0
         assert 0 < run["median_ttft_ms"] <= run["median_ttfa_ms"] <= run["median_e2el_ms"]
         assert run["mean_itl_ms"] > 0 and run["mean_tpot_ms"] > 0
+        assert 1 <= run["mean_tokens_per_chunk"] < run["total_output_tokens"]
