@@ -172,7 +172,7 @@ def summarise(results: list[Result], duration_s: float) -> dict[str, Any]:
         "request_throughput": round(len(ok) / duration_s, 3),
         "output_throughput": round(output / duration_s, 2),
         # Servers merge tokens into a chunk when their reader lags; fewer, larger chunks
-        # cost a client on the same cores less, so this explains some throughput gaps.
+        # cost a client on the same cores less, so compare this before blaming a server.
         "mean_tokens_per_chunk": round(output / max(1, sum(r.num_chunks for r in ok)), 3),
     }
     summary.update(stats_ms("ttft", [r.ttft_s for r in ok if r.ttft_s is not None]))

@@ -97,8 +97,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-len", type=int, default=512, help="longest example in tokens")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--fp32", action="store_true",
-                   help="train in fp32 (default: bf16 autocast, about 2x faster on CPUs with "
-                        "AVX512-BF16 and on GPUs)")
+                   help="train in fp32 (default: bf16 autocast with fp32 master weights, 1.8x "
+                        "the steps/s of fp32 on an AVX512-BF16 CPU; needs bf16 support)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="held-out accuracy through a running server")
