@@ -66,11 +66,19 @@ async def _ask(client: AsyncOpenAI, model: str, problem: teacher.Problem,
     )
 
 
+def held_out(num_problems: int, seed: int) -> list[teacher.Problem]:
+    """The same number of test problems for each scored task (the first tasks get the
+    remainder), so accuracy does not shift when the training mix is reweighted."""
+    scored = [t for t in teacher.TASKS if t != "chat"]
+    per_task, extra = divmod(num_problems, len(scored))
+    return [p for i, task in enumerate(scored)
+            for p in teacher.sample("test", per_task + (i < extra), seed, tasks=(task,))]
+
+
 async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1234,
                    extra_body: dict[str, Any] | None = None, concurrency: int = 8,
                    max_tokens: int = 1024) -> dict[str, Any]:
-    scored = tuple(t for t in teacher.TASKS if t != "chat")
-    problems = teacher.sample("test", num_problems, seed, tasks=scored)
+    problems = held_out(num_problems, seed)
     async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                            timeout=600) as client:
         model = (await client.models.list()).data[0].id

@@ -41,7 +41,7 @@ PRESETS: dict[str, dict[str, int]] = {
     "tiny": dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=1,
                  num_key_value_heads=1, intermediate_size=128),
     "demo": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
-                 num_key_value_heads=2, intermediate_size=768),
+                 num_key_value_heads=4, intermediate_size=768),
 }
 
 
@@ -171,6 +171,9 @@ def new_model(tokenizer: PreTrainedTokenizerBase, preset: str) -> Qwen2ForCausal
         torch_dtype="bfloat16",
         **PRESETS[preset],
     )
+    # Eager attention trains faster than SDPA on CPU once a padding mask is
+    # involved (267 vs 361 ms per step of 16 demo examples, measured here).
+    config._attn_implementation = "eager"
     torch.manual_seed(0)
     return Qwen2ForCausalLM(config)
 
@@ -194,6 +197,7 @@ class TrainConfig:
     temperature: float = 2.0
     seed: int = 0
     bf16: bool = True
+    compile: bool = True
 
 
 def train(cfg: TrainConfig) -> dict[str, float]:
@@ -203,7 +207,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         chats = synthetic_chats(cfg.num_examples, cfg.seed)
     if cfg.init:
         tokenizer = AutoTokenizer.from_pretrained(str(cfg.init))
-        model = AutoModelForCausalLM.from_pretrained(str(cfg.init), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(cfg.init), dtype=torch.float32, attn_implementation="eager")
     else:
         corpus = (m["content"] for chat in chats for m in chat)
         tokenizer = build_tokenizer(corpus, cfg.vocab_size)
@@ -238,6 +243,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         # machine's AVX512-BF16 CPU, and a lower loss per minute. Not group_by_length:
         # it cut padding but made batches one task each, and the loss fell far slower.
         bf16=cfg.bf16,
+        # torch.compile fuses the small elementwise ops that dominate a 3M model on
+        # CPU: about 1.3x the steps per second after a one-minute warm-up.
+        torch_compile=cfg.compile,
     )
     trainer = DistillTrainer(
         model=model, args=args, train_dataset=ChatDataset(examples),

@@ -78,7 +78,7 @@ def test_teacher_traces_are_right() -> None:
 
 
 def test_teacher_steps_name_their_column_and_use_its_digits() -> None:
-    """Each column line looks up the right digits: the step a small model learns."""
+    """Each column line restates what is left of both numbers and builds the result in place."""
     checked = 0
     for p in teacher.sample("train", 300, seed=11):
         if p.task not in ("add", "subtract") or "dropped a carry" in p.reasoning:
@@ -88,20 +88,38 @@ def test_teacher_steps_name_their_column_and_use_its_digits() -> None:
         steps = [line for line in p.reasoning.splitlines() if line.split(":")[0] in
                  teacher.COLUMNS]
         assert len(steps) == width, p.reasoning
+        result = a + b if p.task == "add" else a - b
         for i, line in enumerate(steps):
-            x, y = (a // 10**i) % 10, (b // 10**i) % 10
-            sign = "+" if p.task == "add" else "-"
-            assert line.startswith(f"{teacher.COLUMNS[i]}: {x} {sign} {y}"), (line, a, b)
+            rest_a, rest_b = str(a)[: len(str(a)) - i], str(b)[: len(str(b)) - i]
+            said_a = f"{rest_a} ends in {rest_a[-1]}" if rest_a else "nothing left, so 0"
+            said_b = f"{rest_b} ends in {rest_b[-1]}" if rest_b else "nothing left, so 0"
+            assert line.startswith(f"{teacher.COLUMNS[i]}: {said_a}, {said_b}."), (line, a, b)
+            so_far = line.rsplit("So far ", 1)[1].rstrip(".")
+            assert int(so_far) == result % 10 ** (i + 1) or i == width - 1, (line, a, b)
             checked += 1
+        assert int(steps[-1].rsplit("So far ", 1)[1].rstrip(".")) == result
     for p in teacher.sample("train", 100, seed=12):
         if p.task == "count":
-            letter = p.key.split(":")[2]
-            for line in p.reasoning.splitlines():
-                if " vs " in line:
-                    seen = line.split(" vs ")[0]
-                    verdict = "yes" if seen == letter else "no"
-                    assert line.startswith(f"{seen} vs {letter}: {verdict}")
+            word, letter = p.key.split(":")[1:]
+            walked = [line for line in p.reasoning.splitlines() if line[0].isdigit()]
+            assert len(walked) == len(word)
+            for position, (line, ch) in enumerate(zip(walked, word, strict=True), start=1):
+                verdict = "yes" if ch == letter else "no"
+                assert line.startswith(f"{position}. {ch} vs {letter}: {verdict}"), line
     assert checked > 100
+
+
+def test_sort_picks_the_smallest_of_what_is_left() -> None:
+    for p in teacher.sample("train", 300, seed=13):
+        if p.task != "sort":
+            continue
+        rest = [int(n) for n in p.key.split(":")[1].split(", ")]
+        picks = [line for line in p.reasoning.splitlines() if ": the smallest is " in line]
+        assert len(picks) == len(rest) - 1
+        for line in picks:
+            listed, picked = line.split(". So far")[0].split(": the smallest is ")
+            assert listed == ", ".join(map(str, rest)) and int(picked) == min(rest), line
+            rest.remove(min(rest))
 
 
 @pytest.mark.parametrize(("task", "expected", "content", "ok"), [
@@ -131,7 +149,7 @@ def test_loss_is_on_the_assistant_turn_only() -> None:
 
 def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> None:
     metrics = train(TrainConfig(out_dir=tmp_path, preset="tiny", num_examples=64, max_steps=3,
-                                batch_size=4, vocab_size=400))
+                                batch_size=4, vocab_size=400, compile=False))
     assert metrics["steps"] == 3
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path))
     tokenizer = AutoTokenizer.from_pretrained(str(tmp_path))
@@ -146,9 +164,10 @@ def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> 
 def test_logit_distillation_from_a_teacher(tmp_path: Path) -> None:
     teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
     train(TrainConfig(out_dir=teacher_dir, preset="tiny", num_examples=64, max_steps=2,
-                      batch_size=4, vocab_size=400))
+                      batch_size=4, vocab_size=400, compile=False))
     metrics = train(TrainConfig(out_dir=student_dir, init=teacher_dir, teacher=teacher_dir,
-                                num_examples=64, max_steps=2, batch_size=4, alpha=0.5))
+                                num_examples=64, max_steps=2, batch_size=4, alpha=0.5,
+                                compile=False))
     assert metrics["steps"] == 2 and metrics["train_loss"] > 0
 
 
