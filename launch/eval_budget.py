@@ -29,7 +29,7 @@ def configurations() -> list[tuple[str, dict[str, Any] | None]]:
     for waits in (1, 2, 4):
         configs.append((f"min forcing, {waits} wait{'s' if waits > 1 else ''}", {
             "budget_forcing": {"min_thinking_tokens": MIN_THINKING, "max_waits": waits}}))
-    for cap in (16, 32, 64, 128):
+    for cap in (32, 64, 128, 256):
         configs.append((f"cap {cap}", {"budget_forcing": {"max_thinking_tokens": cap}}))
     return configs
 

@@ -75,9 +75,11 @@ def test_cap_closes_thinking_gracefully(http: httpx.Client) -> None:
     assert message(response)["content"] and response["choices"][0]["finish_reason"] == "stop"
     answer_ids = TOKENIZER.encode(message(response)["content"], add_special_tokens=False)
     # The answer's own tokens, plus the "\n\n" after the marker and the end-of-turn token.
+    # Re-encoding the decoded answer need not give back the generated tokens (BPE's
+    # canonical split of odd text can be a token or two longer), hence the slack.
     num_answer_tokens = usage["completion_tokens"] - usage["completion_tokens_details"][
         "reasoning_tokens"]
-    assert len(answer_ids) < num_answer_tokens <= len(answer_ids) + 3
+    assert len(answer_ids) - 3 <= num_answer_tokens <= len(answer_ids) + 3
 
 
 def test_answer_reserve_holds_for_a_small_max_tokens(http: httpx.Client) -> None:
@@ -91,9 +93,9 @@ def test_answer_reserve_holds_for_a_small_max_tokens(http: httpx.Client) -> None
 
 
 def test_stream_equals_non_stream_under_forcing(http: httpx.Client) -> None:
-    for fields in ({"budget_forcing": {"min_thinking_tokens": 150, "wait_text": ["Wait", "Hmm"]}},
+    for fields in ({"budget_forcing": {"min_thinking_tokens": 300, "wait_text": ["Wait", "Hmm"]}},
                    {"budget_forcing": {"max_thinking_tokens": 30}},
-                   {"budget_forcing": {"min_thinking_tokens": 150}, "temperature": 1, "seed": 4}):
+                   {"budget_forcing": {"min_thinking_tokens": 300}, "temperature": 1, "seed": 4}):
         whole = chat(http, **fields)
         parts = stream(http, **fields)
         assert "".join(parts["reasoning"][0]) == message(whole)["reasoning_content"]
@@ -102,7 +104,7 @@ def test_stream_equals_non_stream_under_forcing(http: httpx.Client) -> None:
 
 
 def test_wait_text_streams_once_as_its_own_delta(http: httpx.Client) -> None:
-    parts = stream(http, budget_forcing={"min_thinking_tokens": 150, "wait_text": "Hmm, wait",
+    parts = stream(http, budget_forcing={"min_thinking_tokens": 300, "wait_text": "Hmm, wait",
                                          "max_waits": 2})
     deltas = parts["reasoning"][0]
     assert deltas.count("Hmm, wait") == parts["usage"]["budget_forcing"]["waits_inserted"] >= 1

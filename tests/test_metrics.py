@@ -67,7 +67,8 @@ def test_counters_move_by_exactly_what_a_request_implies(server: RunningServer,
                                                          http: httpx.Client) -> None:
     before = scrape(server)
     forced = http.post("/v1/chat/completions", json={
-        **CHAT, "budget_forcing": {"min_thinking_tokens": 150, "max_waits": 2}}).json()
+        **CHAT, "max_tokens": 1000,
+        "budget_forcing": {"min_thinking_tokens": 300, "max_waits": 2}}).json()
     capped = http.post("/v1/chat/completions", json={
         **CHAT, "stream": True, "stream_options": {"include_usage": True},
         "budget_forcing": {"max_thinking_tokens": 10}})
