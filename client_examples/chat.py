@@ -2,7 +2,9 @@
 
 Streams the model's thinking, then "=== Final Answer ===", then the answer.
 The whole answer (never the thinking) goes back into the history, as R1-style
-models expect. Type exit, quit or bye to leave.
+models expect. Type exit, quit or bye to leave. `--single-turn` asks each
+question afresh: the demo model was trained on one-turn conversations and
+loses its way when earlier turns are in the prompt.
 
     python client_examples/chat.py --base-url http://127.0.0.1:8000/v1
 """
@@ -26,6 +28,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="default: the server's first model")
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--max-tokens", type=int, default=1024)
+    parser.add_argument("--single-turn", action="store_true",
+                        help="send each question without the earlier turns (use with the "
+                             "demo model, which was trained on one-turn conversations)")
     return parser.parse_args()
 
 
@@ -73,6 +78,8 @@ def main() -> None:
             break
         if not question:
             continue
+        if args.single_turn:
+            history.clear()
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": ask(client, model, history, args)})
     print("bye", file=sys.stderr)

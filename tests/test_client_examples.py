@@ -23,6 +23,24 @@ def test_chat_keeps_answers_and_drops_thinking(server: RunningServer) -> None:
     assert first_answer.strip() and second_answer.strip()
 
 
+def _chat_answers(server: RunningServer, questions: list[str], *flags: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "client_examples/chat.py", "--base-url", server.v1, "--api-key", API_KEY,
+         "--temperature", "0", *flags],
+        input="\n".join([*questions, "bye"]) + "\n", capture_output=True, text=True,
+        cwd=REPO, timeout=120, check=True)
+    return [part.split("You:")[0].strip()
+            for part in result.stdout.split("=== Final Answer ===")[1:]]
+
+
+def test_chat_single_turn_asks_each_question_afresh(server: RunningServer) -> None:
+    alone = _chat_answers(server, ["What is 50 - 8?"])
+    both = _chat_answers(server, ["What is 12 + 34?", "What is 50 - 8?"], "--single-turn")
+    assert len(both) == 2 and all(both)
+    # At temperature 0 the second answer is the one it gets with no history at all.
+    assert both[1] == alone[0], (both, alone)
+
+
 def test_stream_sh(server: RunningServer) -> None:
     env = {**os.environ, "BASE_URL": server.base_url, "API_KEY": API_KEY}
     out = subprocess.run(["bash", "client_examples/stream.sh", "What is 12 + 34?"], env=env,
