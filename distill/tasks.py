@@ -111,13 +111,8 @@ def add(rng: random.Random) -> Problem:
             lines.append(f"Wait, let me double-check: {wrong} - {b} should be {a}, and it is "
                          f"not. I must have dropped a carry. Let me redo it.")
     lines += columns
-    lines.append(f"So {a} + {b} = {result}.")
-    lines.append(f"Wait, let me double-check: {result} - {b} = {a}. Yes, that is right.")
-    _more_checks(rng, lines, [
-        f"Wait, is the size right? {result} is more than both {a} and {b}. Good.",
-    ])
-    return Problem("add", f"add:{a}:{b}", phrasing.format(a=a, b=b), "\n".join(lines),
-                   f"{a} + {b} = {result}.", str(result))
+    size_check = f"{result} is more than both {a} and {b}"
+    return _worked("add", rng, phrasing.format(a=a, b=b), lines, a, b, size_check)
 
 
 def subtract(rng: random.Random) -> Problem:
@@ -131,13 +126,20 @@ def subtract(rng: random.Random) -> Problem:
     lines = [f"I need to compute {a} - {b}, digit by digit from the right."]
     columns, _ = column_lines(a, b, "-")
     lines += columns
-    lines.append(f"So {a} - {b} = {result}.")
-    lines.append(f"Wait, let me double-check: {result} + {b} = {a}. Yes, that is right.")
-    _more_checks(rng, lines, [
-        f"Wait, is the size right? {result} is less than {a}, as it should be. Good.",
-    ])
-    return Problem("subtract", f"sub:{a}:{b}", phrasing.format(a=a, b=b), "\n".join(lines),
-                   f"{a} - {b} = {result}.", str(result))
+    size_check = f"{result} is less than {a}, as it should be"
+    return _worked("subtract", rng, phrasing.format(a=a, b=b), lines, a, b, size_check)
+
+
+def _worked(task: str, rng: random.Random, question: str, lines: list[str], a: int, b: int,
+            size_check: str) -> Problem:
+    """The ending add and subtract share: the result, the inverse check, a size check."""
+    sign, inverse, key = ("+", "-", "add") if task == "add" else ("-", "+", "sub")
+    result = a + b if task == "add" else a - b
+    lines.append(f"So {a} {sign} {b} = {result}.")
+    lines.append(f"Wait, let me double-check: {result} {inverse} {b} = {a}. Yes, that is right.")
+    _more_checks(rng, lines, [f"Wait, is the size right? {size_check}. Good."])
+    return Problem(task, f"{key}:{a}:{b}", question, "\n".join(lines),
+                   f"{a} {sign} {b} = {result}.", str(result))
 
 
 WORDS = (

@@ -169,11 +169,11 @@ def new_model(tokenizer: PreTrainedTokenizerBase, preset: str) -> Qwen2ForCausal
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         torch_dtype="bfloat16",
+        # Eager attention trains faster than SDPA on CPU once a padding mask is
+        # involved (267 vs 361 ms per step of 16 demo examples, measured here).
+        attn_implementation="eager",
         **PRESETS[preset],
     )
-    # Eager attention trains faster than SDPA on CPU once a padding mask is
-    # involved (267 vs 361 ms per step of 16 demo examples, measured here).
-    config._attn_implementation = "eager"
     torch.manual_seed(0)
     return Qwen2ForCausalLM(config)
 
