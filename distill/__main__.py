@@ -85,16 +85,18 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--init", type=Path, help="fine-tune this checkpoint instead of a new model")
     t.add_argument("--data", type=Path, help="chat JSONL (default: synthetic teacher data)")
     t.add_argument("--teacher", type=Path, help="teacher model for logit distillation")
-    t.add_argument("--num-examples", type=int, default=80000, help="synthetic examples")
+    t.add_argument("--num-examples", type=int, default=120000, help="synthetic examples")
     t.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps")
     t.add_argument("--epochs", type=float, default=1.0)
-    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--batch-size", type=int, default=16,
+                   help="examples per step, packed into rows of --max-len tokens")
     t.add_argument("--grad-accum", type=int, default=1,
                    help="gradient accumulation steps (effective batch = batch size x this)")
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--alpha", type=float, default=0.5, help="weight of the hard-label loss")
     t.add_argument("--temperature", type=float, default=2.0, help="softening temperature T")
-    t.add_argument("--max-len", type=int, default=512, help="longest example in tokens")
+    t.add_argument("--max-len", type=int, default=512,
+                   help="longest example (and packed row) in tokens")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--fp32", action="store_true",
                    help="train in fp32 (default: bf16 autocast with fp32 master weights, 1.8x "

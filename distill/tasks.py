@@ -21,6 +21,7 @@ from dataclasses import dataclass
 COLUMNS = ("Ones", "Tens", "Hundreds", "Thousands")
 SLIP_RATE = 0.1
 EXTRA_CHECK_RATE = 0.3
+REPEAT_RATE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,25 @@ def _subtract_step(x: int, y: int, borrow: int) -> tuple[str, str, int]:
     return f"{before}{top} - {y} = {top - y}.", str(top - y), 0
 
 
+def _operand_value(rng: random.Random) -> int:
+    return int(_repeat_a_digit(rng, str(rng.randint(10, 999))))
+
+
+def _repeat_a_digit(rng: random.Random, digits: str) -> str:
+    """Sometimes copies a digit onto its neighbour: 317 -> 337.
+
+    Numbers like 322 and 11 were the model's worst copies (it wrote 32 and 1:
+    which "2" comes next is ambiguous to a small model), so they are seen more
+    often than chance would show them.
+    """
+    if len(digits) < 2 or rng.random() >= REPEAT_RATE:
+        return digits
+    i = rng.randrange(len(digits) - 1)
+    return digits[: i + 1] + digits[i] + digits[i + 2:]
+
+
 def add(rng: random.Random) -> Problem:
-    a, b = rng.randint(10, 999), rng.randint(10, 999)
+    a, b = _operand_value(rng), _operand_value(rng)
     phrasing = rng.choice([
         "What is {a} + {b}?", "add {a} and {b}", "What is {a} plus {b}?",
         "Calculate {a} + {b}.", "{a} + {b} = ?", "Can you add {a} and {b} for me?",
@@ -116,7 +134,7 @@ def add(rng: random.Random) -> Problem:
 
 
 def subtract(rng: random.Random) -> Problem:
-    a, b = rng.randint(10, 999), rng.randint(10, 999)
+    a, b = _operand_value(rng), _operand_value(rng)
     a, b = max(a, b), min(a, b)
     phrasing = rng.choice([
         "What is {a} - {b}?", "subtract {b} from {a}", "What is {a} minus {b}?",
@@ -183,9 +201,12 @@ def count(rng: random.Random) -> Problem:
 
 
 def _decimal(rng: random.Random) -> str:
-    whole = rng.randint(0, 20)
+    whole = _repeat_a_digit(rng, str(rng.randint(0, 20)))
     places = rng.randint(1, 2)
-    return f"{whole}.{rng.randint(1, 10**places - 1):0{places}d}".rstrip("0") or "0"
+    fraction = f"{rng.randint(1, 10**places - 1):0{places}d}"
+    if (repeated := _repeat_a_digit(rng, fraction)) != "00":
+        fraction = repeated
+    return f"{whole}.{fraction}".rstrip("0")
 
 
 def compare(rng: random.Random) -> Problem:
@@ -204,14 +225,28 @@ def compare(rng: random.Random) -> Problem:
     ])
     first_wins = float(x) > float(y)
     big, small = (x, y) if first_wins else (y, x)
-    lines = [f"I need to compare {x} and {y}.", *_compare_lines(x, y)]
-    lines.append(f"So the {'first' if first_wins else 'second'} number, {big}, is larger.")
-    lines.append(f"Wait, let me double-check: {big} is more than {small}. Yes.")
-    _more_checks(rng, lines, [
-        f"Wait, think of it as money: {big} is more than {small}. Good.",
-    ])
+    which = "first" if first_wins else "second"
+    compared = _compare_lines(x, y)
+    # The check comes before the conclusion, so the answer copies the winner from
+    # the line just above it; checking after it ("10.8 is more than 0.1") made
+    # the model mix the two numbers' digits, and the answer copied the mix.
+    lines = [f"I need to compare {x} and {y}.", *compared,
+             f"Wait, let me double-check: {_deciding(compared[-1])}, so the {which} number "
+             f"is larger.",
+             f"So the {which} number, {big}, is larger."]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y), "\n".join(lines),
                    f"{big} is larger than {small}.", big)
+
+
+def _deciding(line: str) -> str:
+    """ "Tenths: 2 and 9. 9 is larger." -> "the tenths digit 9 is more than 2" """
+    place, rest = line.split(": ", 1)
+    pair, winner = rest.split(". ", 1)
+    a, b = pair.split(" and ")
+    top = winner.split(" ")[0]
+    named = {"Whole parts": "the whole part", "Tenths": "the tenths digit",
+             "Hundredths": "the hundredths digit"}[place]
+    return f"{named} {top} is more than {b if top == a else a}"
 
 
 def _compare_lines(x: str, y: str) -> list[str]:
@@ -231,31 +266,44 @@ def _compare_lines(x: str, y: str) -> list[str]:
 
 
 def sort(rng: random.Random) -> Problem:
-    numbers = rng.sample(range(10, 100), rng.randint(3, 5))
+    numbers = _two_digit_numbers(rng, rng.randint(3, 5))
     shown = ", ".join(map(str, numbers))
     phrasing = rng.choice([
         "Sort these numbers: {s}", "Sort {s} from smallest to largest.",
         "Put these in ascending order: {s}", "sort {s}",
         "Can you order {s} from low to high?",
     ])
-    # Selection: each line re-copies the line above without the number picked
-    # there, picks the smallest and appends it to the sorted part ("So far"), so
-    # every copy is from the line just above. (Insertion, with a "to go" list,
-    # copied twice as many numbers and mixed up their digits: 0% after 5,000 steps.)
-    lines = [f"I will sort {shown} by picking the smallest each time."]
-    rest, done = list(numbers), []
-    while len(rest) > 1:
-        smallest = min(rest)
-        done.append(smallest)
-        lines.append(f"{_listed(rest)}: the smallest is {smallest}. So far {_listed(done)}.")
-        rest.remove(smallest)
-    done.append(rest[0])
-    lines.append(f"{rest[0]}: the last one. So far {_listed(done)}.")
-    result = ", ".join(map(str, done))
-    lines.append(f"Wait, let me double-check that each number is at most the next: {result}. "
-                 f"Yes, and all {len(numbers)} numbers are there.")
+    # By decades, 10s to 90s: each line looks up the numbers whose tens digit
+    # it names, a plain match against the list, and orders a shared decade by
+    # the ones digit alone. Picking the smallest of a shrinking list (the
+    # previous design) re-copied the list on every line and mixed up the digits
+    # of look-alike numbers: 12.5% of held-out lists sorted after 5,400 steps.
+    lines = [f"I will sort {shown} by going through the tens: 10s, 20s, and so on."]
+    for tens in range(1, 10):
+        decade = [n for n in numbers if n // 10 == tens]
+        if not decade:
+            lines.append(f"{tens}0s: none.")
+        elif len(decade) == 1 or decade == sorted(decade):
+            lines.append(f"{tens}0s: {_listed(decade)}.")
+        else:
+            ordered = _listed(sorted(decade))
+            lines.append(f"{tens}0s: {_listed(decade)}. By the ones digit: {ordered}.")
+    result = _listed(sorted(numbers))
+    lines.append(f"So in order: {result}.")
+    lines.append(f"Wait, let me double-check: I was given {len(numbers)} numbers and I have "
+                 f"{len(numbers)}, each at most the next. Yes.")
     return Problem("sort", f"sort:{shown}", phrasing.format(s=shown), "\n".join(lines),
                    f"From smallest to largest: {result}.", result)
+
+
+def _two_digit_numbers(rng: random.Random, how_many: int) -> list[int]:
+    """Distinct 10..99, with a shared tens digit more often than by chance."""
+    numbers = rng.sample(range(10, 100), how_many)
+    if rng.random() < 0.3:
+        tens = numbers[0] // 10
+        others = [n for n in range(tens * 10, tens * 10 + 10) if n not in numbers]
+        numbers[1] = rng.choice(others)
+    return numbers
 
 
 def _listed(numbers: list[int]) -> str:

@@ -93,16 +93,38 @@ class ChatDataset(torch.utils.data.Dataset[dict[str, list[int]]]):
         return {"input_ids": e.input_ids, "labels": e.labels}
 
 
-def make_collator(pad_id: int) -> Any:
+def make_collator(pad_id: int, row_len: int) -> Any:
+    """Packs a batch's examples into as few rows of `row_len` tokens as fit.
+
+    Padding each example to the batch's longest wasted 37% of the tokens (the
+    tasks' traces run from 70 to 450 tokens). Position ids restart at 0 for each
+    packed example and no attention mask is passed, which makes transformers
+    build a block-diagonal causal mask: no example attends to its neighbours.
+    A neighbour's prompt tokens carry no label, so no loss crosses a boundary.
+    """
+
     def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
-        labels = [r["labels"] + [IGNORE_INDEX] * (width - len(r["labels"])) for r in rows]
-        mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+        packed: list[tuple[list[int], list[int], list[int]]] = []
+        for r in sorted(rows, key=lambda r: -len(r["input_ids"])):
+            n = len(r["input_ids"])
+            row = next((p for p in packed if len(p[0]) + n <= row_len), None)
+            if row is None:
+                row = ([], [], [])
+                packed.append(row)
+            row[0].extend(r["input_ids"])
+            row[1].extend(r["labels"])
+            row[2].extend(range(n))
+        width = max(len(ids) for ids, _, _ in packed)
+
+        def padded(values: list[int], fill: int) -> list[int]:
+            return values + [fill] * (width - len(values))
+
+        # Padding counts as one more example (positions from 0), masked off the loss.
         return {
-            "input_ids": torch.tensor(ids),
-            "labels": torch.tensor(labels),
-            "attention_mask": torch.tensor(mask),
+            "input_ids": torch.tensor([padded(ids, pad_id) for ids, _, _ in packed]),
+            "labels": torch.tensor([padded(lab, IGNORE_INDEX) for _, lab, _ in packed]),
+            "position_ids": torch.tensor(
+                [pos + list(range(width - len(pos))) for _, _, pos in packed]),
         }
 
     return collate
@@ -120,18 +142,25 @@ class DistillTrainer(Trainer):
 
     def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor],
                      return_outputs: bool = False, **kwargs: Any) -> Any:
-        outputs = model(**inputs)
+        outputs = packed_forward(model, inputs)
         if self.teacher_model is None:
             return (outputs.loss, outputs) if return_outputs else outputs.loss
         with torch.no_grad():
-            teacher_logits = self.teacher_model(
-                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
-            ).logits
+            teacher_logits = packed_forward(self.teacher_model, inputs).logits
         loss = distillation_loss(
             outputs.logits, teacher_logits, inputs["labels"], outputs.loss,
             self.alpha, self.temperature,
         )
         return (loss, outputs) if return_outputs else loss
+
+
+def packed_forward(model: Any, inputs: dict[str, torch.Tensor]) -> Any:
+    """The forward pass on packed rows; without a KV cache, which training never needs.
+
+    With a cache, transformers skips the packed-sequence mask, and each example
+    would attend to the ones packed before it.
+    """
+    return model(**inputs, use_cache=False)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -249,7 +278,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     )
     trainer = DistillTrainer(
         model=model, args=args, train_dataset=ChatDataset(examples),
-        data_collator=make_collator(tokenizer.pad_token_id),
+        data_collator=make_collator(tokenizer.pad_token_id, cfg.max_len),
         teacher_model=teacher_model, alpha=cfg.alpha, temperature=cfg.temperature,
     )
     result = trainer.train()

@@ -14,7 +14,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from distill import teacher
 from distill.evaluate import is_correct
-from distill.train import TrainConfig, distillation_loss, encode_chat, train
+from distill.train import (
+    TrainConfig,
+    distillation_loss,
+    encode_chat,
+    make_collator,
+    new_model,
+    packed_forward,
+    train,
+)
 from tests.conftest import REPO
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -109,17 +117,43 @@ def test_teacher_steps_name_their_column_and_use_its_digits() -> None:
     assert checked > 100
 
 
-def test_sort_picks_the_smallest_of_what_is_left() -> None:
+def test_sort_goes_through_each_decade_in_order() -> None:
+    seen_shared_decade = False
     for p in teacher.sample("train", 300, seed=13):
         if p.task != "sort":
             continue
-        rest = [int(n) for n in p.key.split(":")[1].split(", ")]
-        picks = [line for line in p.reasoning.splitlines() if ": the smallest is " in line]
-        assert len(picks) == len(rest) - 1
-        for line in picks:
-            listed, picked = line.split(". So far")[0].split(": the smallest is ")
-            assert listed == ", ".join(map(str, rest)) and int(picked) == min(rest), line
-            rest.remove(min(rest))
+        given = [int(n) for n in p.key.split(":")[1].split(", ")]
+        decades = [line for line in p.reasoning.splitlines() if line[2:4] == "s:"]
+        assert [line[:4] for line in decades] == [f"{t}0s:" for t in range(1, 10)]
+        collected: list[int] = []
+        for tens, line in enumerate(decades, start=1):
+            members = [n for n in given if n // 10 == tens]
+            listed = [int(n) for n in re.findall(r"\d+", line[4:])]
+            if not members:
+                assert line == f"{tens}0s: none.", line
+            elif members == sorted(members):
+                assert listed == members, line
+            else:
+                seen_shared_decade = True
+                assert listed == members + sorted(members), line
+            collected += sorted(members)
+        assert f"So in order: {', '.join(map(str, collected))}." in p.reasoning
+        assert collected == sorted(given) and p.expected == ", ".join(map(str, collected))
+        assert p.answer == f"From smallest to largest: {p.expected}."
+    assert seen_shared_decade
+
+
+def test_compare_checks_the_deciding_part_before_concluding() -> None:
+    for p in teacher.sample("train", 200, seed=14):
+        if p.task != "compare":
+            continue
+        x, y = p.key.split(":")[1:]
+        lines = p.reasoning.splitlines()
+        which = "first" if float(x) > float(y) else "second"
+        assert lines[-2].startswith("Wait, let me double-check: ")
+        assert lines[-2].endswith(f"so the {which} number is larger.")
+        assert lines[-1] == f"So the {which} number, {p.expected}, is larger."
+        assert p.answer.startswith(f"{p.expected} is larger than ")
 
 
 @pytest.mark.parametrize(("task", "expected", "content", "ok"), [
@@ -144,7 +178,30 @@ def test_loss_is_on_the_assistant_turn_only() -> None:
                 if label != -100]
     text = tokenizer.decode(labelled)
     assert text.startswith(problem.reasoning[:20]) and text.endswith("<|im_end|>")
-    assert problem.question not in text
+    assert "<|im_start|>" not in text and "user" not in text
+
+
+def test_packed_examples_do_not_see_each_other() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(REPO / "models" / "aha-demo"))
+    chats = [p.messages() for p in teacher.sample("train", 6, seed=2)]
+    examples = [e for chat in chats if (e := encode_chat(tokenizer, chat, max_len=512))]
+    rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
+    batch = make_collator(tokenizer.pad_token_id, row_len=512)(rows)
+    assert batch["input_ids"].shape[0] < len(rows) and batch["input_ids"].shape[1] <= 512
+    assert (batch["labels"] != -100).sum() == sum(
+        sum(label != -100 for label in e.labels) for e in examples)
+    model = new_model(tokenizer, "tiny").eval()
+    with torch.no_grad():
+        packed = packed_forward(model, batch).logits
+        for e in examples:
+            alone = model(input_ids=torch.tensor([e.input_ids])).logits[0]
+            # Find the example in its packed row by its tokens and restarted positions.
+            row, start = next((r, s) for r in range(len(batch["input_ids"]))
+                              for s in range(batch["input_ids"].shape[1] - len(e.input_ids) + 1)
+                              if batch["position_ids"][r, s] == 0 and batch["input_ids"][
+                                  r, s:s + len(e.input_ids)].tolist() == e.input_ids)
+            torch.testing.assert_close(packed[row, start:start + len(e.input_ids)], alone,
+                                       atol=1e-4, rtol=1e-4)
 
 
 def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> None:
@@ -180,3 +237,4 @@ def test_distillation_loss_mixes_hard_and_soft_terms() -> None:
     assert torch.isclose(same, 0.3 * hard)  # KL to itself is zero
     other = distillation_loss(logits, torch.randn(2, 5, 11), labels, hard, 0.3, 2.0)
     assert other > same
+
