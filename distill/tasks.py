@@ -226,43 +226,35 @@ def compare(rng: random.Random) -> Problem:
     first_wins = float(x) > float(y)
     big, small = (x, y) if first_wins else (y, x)
     which = "first" if first_wins else "second"
-    compared = _compare_lines(x, y)
+    compared, deciding = _compare_lines(x, y)
     # The check comes before the conclusion, so the answer copies the winner from
     # the line just above it; checking after it ("10.8 is more than 0.1") made
     # the model mix the two numbers' digits, and the answer copied the mix.
     lines = [f"I need to compare {x} and {y}.", *compared,
-             f"Wait, let me double-check: {_deciding(compared[-1])}, so the {which} number "
+             f"Wait, let me double-check: {deciding}, so the {which} number "
              f"is larger.",
              f"So the {which} number, {big}, is larger."]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y), "\n".join(lines),
                    f"{big} is larger than {small}.", big)
 
 
-def _deciding(line: str) -> str:
-    """ "Tenths: 2 and 9. 9 is larger." -> "the tenths digit 9 is more than 2" """
-    place, rest = line.split(": ", 1)
-    pair, winner = rest.split(". ", 1)
-    a, b = pair.split(" and ")
-    top = winner.split(" ")[0]
-    named = {"Whole parts": "the whole part", "Tenths": "the tenths digit",
-             "Hundredths": "the hundredths digit"}[place]
-    return f"{named} {top} is more than {b if top == a else a}"
-
-
-def _compare_lines(x: str, y: str) -> list[str]:
-    """Whole parts, then tenths, then hundredths, each stated before it is compared."""
+def _compare_lines(x: str, y: str) -> tuple[list[str], str]:
+    """Whole parts, then tenths, then hundredths, each stated before it is compared;
+    and the deciding comparison in words, for the check ("the tenths digit 9 is more
+    than 1")."""
     (wx, fx), (wy, fy) = x.split("."), y.split(".")
     if wx != wy:
-        return [f"Whole parts: {wx} and {wy}. {max(int(wx), int(wy))} is larger."]
+        big, small = sorted((wx, wy), key=int, reverse=True)
+        return ([f"Whole parts: {wx} and {wy}. {big} is larger."],
+                f"the whole part {big} is more than {small}")
     lines = [f"Whole parts: {wx} and {wy}, the same, so I look at the decimals."]
     fx, fy = fx.ljust(2, "0"), fy.ljust(2, "0")
     for place, dx, dy in (("Tenths", fx[0], fy[0]), ("Hundredths", fx[1], fy[1])):
-        if dx == dy:
-            lines.append(f"{place}: {dx} and {dy}, the same.")
-        else:
+        if dx != dy:
             lines.append(f"{place}: {dx} and {dy}. {max(dx, dy)} is larger.")
-            break
-    return lines
+            return lines, f"the {place.lower()} digit {max(dx, dy)} is more than {min(dx, dy)}"
+        lines.append(f"{place}: {dx} and {dy}, the same.")
+    raise ValueError(f"{x} and {y} are equal")
 
 
 def sort(rng: random.Random) -> Problem:
@@ -283,7 +275,7 @@ def sort(rng: random.Random) -> Problem:
         decade = [n for n in numbers if n // 10 == tens]
         if not decade:
             lines.append(f"{tens}0s: none.")
-        elif len(decade) == 1 or decade == sorted(decade):
+        elif decade == sorted(decade):
             lines.append(f"{tens}0s: {_listed(decade)}.")
         else:
             ordered = _listed(sorted(decade))
