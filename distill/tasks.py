@@ -22,6 +22,7 @@ COLUMNS = ("Ones", "Tens", "Hundreds", "Thousands")
 SLIP_RATE = 0.1
 EXTRA_CHECK_RATE = 0.3
 REPEAT_RATE = 0.3
+SHARED_DECADE_RATE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +260,7 @@ def _compare_lines(x: str, y: str) -> tuple[list[str], str]:
 
 def sort(rng: random.Random) -> Problem:
     numbers = _two_digit_numbers(rng, rng.randint(3, 5))
-    shown = ", ".join(map(str, numbers))
+    shown = _listed(numbers)
     phrasing = rng.choice([
         "Sort these numbers: {s}", "Sort {s} from smallest to largest.",
         "Put these in ascending order: {s}", "sort {s}",
@@ -291,7 +292,7 @@ def sort(rng: random.Random) -> Problem:
 def _two_digit_numbers(rng: random.Random, how_many: int) -> list[int]:
     """Distinct 10..99, with a shared tens digit more often than by chance."""
     numbers = rng.sample(range(10, 100), how_many)
-    if rng.random() < 0.3:
+    if rng.random() < SHARED_DECADE_RATE:
         tens = numbers[0] // 10
         others = [n for n in range(tens * 10, tens * 10 + 10) if n not in numbers]
         numbers[1] = rng.choice(others)

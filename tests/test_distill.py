@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -193,14 +194,16 @@ def test_packed_examples_do_not_see_each_other() -> None:
     model = new_model(tokenizer, "tiny").eval()
     with torch.no_grad():
         packed = packed_forward(model, batch).logits
+        # Each packed example starts where its position ids restart at 0.
+        segments = {}
+        for row, positions in enumerate(batch["position_ids"].tolist()):
+            starts = [i for i, pos in enumerate(positions) if pos == 0] + [len(positions)]
+            for start, end in itertools.pairwise(starts):
+                tokens = tuple(batch["input_ids"][row, start:end].tolist())
+                segments[tokens] = packed[row, start:end]
         for e in examples:
             alone = model(input_ids=torch.tensor([e.input_ids])).logits[0]
-            # Find the example in its packed row by its tokens and restarted positions.
-            row, start = next((r, s) for r in range(len(batch["input_ids"]))
-                              for s in range(batch["input_ids"].shape[1] - len(e.input_ids) + 1)
-                              if batch["position_ids"][r, s] == 0 and batch["input_ids"][
-                                  r, s:s + len(e.input_ids)].tolist() == e.input_ids)
-            torch.testing.assert_close(packed[row, start:start + len(e.input_ids)], alone,
+            torch.testing.assert_close(segments[tuple(e.input_ids)], alone,
                                        atol=1e-4, rtol=1e-4)
 
 
