@@ -14,9 +14,9 @@ def _convert(args: argparse.Namespace) -> None:
 
     count_tokens = None
     if args.max_tokens is not None:
-        from transformers import AutoTokenizer
+        from server.prompts import load_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+        tokenizer = load_tokenizer(Path(args.tokenizer))
         count_tokens = lambda text: len(tokenizer.encode(text))  # noqa: E731
     filters = Filters(args.min_score, args.max_tokens, count_tokens)
     report = convert_file(args.src, args.dst, filters)
@@ -38,6 +38,7 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
         teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
+        max_minutes=args.max_minutes, two_digit_numbers=args.two_digit_numbers,
         epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
@@ -56,6 +57,13 @@ def _eval(args: argparse.Namespace) -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -87,6 +95,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--teacher", type=Path, help="teacher model for logit distillation")
     t.add_argument("--num-examples", type=int, default=120000, help="synthetic examples")
     t.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps")
+    t.add_argument("--max-minutes", type=_positive,
+                   help="train for this many minutes of wall-clock time instead of a step "
+                        "count: the cosine learning-rate decay runs over elapsed time and "
+                        "training stops when it is spent (data building not counted)")
+    t.add_argument("--two-digit-numbers", action="store_true",
+                   help="new tokenizer: whole two-digit numbers are single tokens (default: "
+                        "one token per digit); sorts far better, adds and subtracts worse")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--batch-size", type=int, default=16,
                    help="examples per step, packed into rows of --max-len tokens")

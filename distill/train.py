@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from transformers import (
     AutoModelForCausalLM,
-    AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Qwen2Config,
@@ -30,7 +29,9 @@ from transformers import (
 )
 
 from distill import teacher
+from distill.timebudget import TimeBudget
 from distill.tokenizer import build_tokenizer
+from server.prompts import load_tokenizer
 
 IGNORE_INDEX = -100
 MAX_POSITIONS = 4096
@@ -134,11 +135,21 @@ class DistillTrainer(Trainer):
     """Adds the soft-label KL term when a teacher model is given."""
 
     def __init__(self, *args: Any, teacher_model: PreTrainedModel | None = None,
-                 alpha: float = 0.5, temperature: float = 2.0, **kwargs: Any) -> None:
+                 alpha: float = 0.5, temperature: float = 2.0,
+                 time_budget: TimeBudget | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.teacher_model = teacher_model
         self.alpha = alpha
         self.temperature = temperature
+        self.time_budget = time_budget
+
+    def create_scheduler(self, num_training_steps: int,
+                         optimizer: torch.optim.Optimizer | None = None) -> Any:
+        if self.time_budget is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer or self.optimizer, self.time_budget.lr_factor)
+        return self.lr_scheduler
 
     def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor],
                      return_outputs: bool = False, **kwargs: Any) -> Any:
@@ -216,9 +227,11 @@ class TrainConfig:
     teacher: Path | None = None
     num_examples: int = 20000
     vocab_size: int = 1024
+    two_digit_numbers: bool = False
     max_len: int = 512
     epochs: float = 1.0
     max_steps: int = -1
+    max_minutes: float | None = None
     batch_size: int = 16
     grad_accum: int = 1
     learning_rate: float = 3e-3
@@ -235,12 +248,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     else:
         chats = synthetic_chats(cfg.num_examples, cfg.seed)
     if cfg.init:
-        tokenizer = AutoTokenizer.from_pretrained(str(cfg.init))
+        tokenizer = load_tokenizer(cfg.init)
         model = AutoModelForCausalLM.from_pretrained(
             str(cfg.init), dtype=torch.float32, attn_implementation="eager")
     else:
         corpus = (m["content"] for chat in chats for m in chat)
-        tokenizer = build_tokenizer(corpus, cfg.vocab_size)
+        tokenizer = build_tokenizer(corpus, cfg.vocab_size, cfg.two_digit_numbers)
         model = new_model(tokenizer, cfg.preset)
     examples = [e for i, chat in enumerate(chats)
                 if (e := encode_chat(tokenizer, chat, cfg.max_len,
@@ -251,15 +264,21 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     if cfg.teacher:
         teacher_model = AutoModelForCausalLM.from_pretrained(str(cfg.teacher), dtype=torch.float32)
         teacher_model.eval()
+    warmup_steps = max(1, min(100, cfg.max_steps // 20 if cfg.max_steps > 0 else 50))
+    time_budget = None
+    if cfg.max_minutes is not None:
+        time_budget = TimeBudget(cfg.max_minutes * 60, warmup_steps=100)
     args = TrainingArguments(
         output_dir=str(cfg.out_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
+        # With a time budget the step count is whatever fits; the data is cycled.
+        max_steps=cfg.max_steps if time_budget is None else 10**9,
+        disable_tqdm=time_budget is not None,  # its bar would count to 10**9 steps
         learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=max(1, min(100, cfg.max_steps // 20 if cfg.max_steps > 0 else 50)),
+        warmup_steps=warmup_steps,
         weight_decay=0.01,
         logging_steps=50,
         save_strategy="no",
@@ -280,9 +299,11 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         model=model, args=args, train_dataset=ChatDataset(examples),
         data_collator=make_collator(tokenizer.pad_token_id, cfg.max_len),
         teacher_model=teacher_model, alpha=cfg.alpha, temperature=cfg.temperature,
+        time_budget=time_budget, callbacks=[time_budget] if time_budget else None,
     )
     result = trainer.train()
     model.to(torch.bfloat16).save_pretrained(str(cfg.out_dir))
     tokenizer.save_pretrained(str(cfg.out_dir))
     return {"train_loss": result.training_loss, "steps": result.global_step,
+            "train_runtime_s": round(result.metrics["train_runtime"], 1),
             "examples": len(examples), "perplexity": math.exp(min(result.training_loss, 20))}

@@ -11,7 +11,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from server.prompts import load_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,7 +25,7 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--tokenizer", type=Path, default=REPO / "models" / "aha-demo")
     args = p.parse_args()
-    tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer))
+    tokenizer = load_tokenizer(args.tokenizer)
     heads = args.hidden // 64  # head_dim 64: vLLM's CPU attention needs at least that
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=args.hidden,
                          num_hidden_layers=args.layers, num_attention_heads=heads,

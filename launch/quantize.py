@@ -101,9 +101,11 @@ def quantize_calibrated(src: Path, dst: Path, calibration: Path, num_samples: in
     from llmcompressor import oneshot
     from llmcompressor.modifiers.quantization import GPTQModifier
     from llmcompressor.modifiers.smoothquant import SmoothQuantModifier
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(str(src))
+    from server.prompts import load_tokenizer
+
+    tokenizer = load_tokenizer(src)
     rows = [json.loads(line) for line in calibration.read_text().splitlines() if line.strip()]
     texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False)
              for r in rows[:num_samples]]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from server.errors import BadRequestError, ContextLengthError
 from server.protocol import ChatMessage
@@ -20,11 +20,26 @@ logger = logging.getLogger(__name__)
 KNOWN_MARKERS = (("<think>", "</think>"),)
 
 
+def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
+    """The model's tokenizer exactly as its tokenizer.json defines it.
+
+    transformers 5's AutoTokenizer swaps a qwen2 model's pre-tokenizer for Qwen2's
+    built-in one, whatever tokenizer.json says. For R1-Distill-Qwen the two agree;
+    for a tokenizer trained with other rules (the demo model's makes "\n\n" two
+    tokens where Qwen2's makes one; with `--two-digit-numbers`, "41" is one token
+    where Qwen2's makes two) prompts would be split unlike its training data.
+    """
+    if (model_dir / "tokenizer.json").is_file():
+        tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
+        return tokenizer
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
 class PromptRenderer:
     """Owns the tokenizer; renders and measures prompts."""
 
     def __init__(self, model_dir: Path, think_start: str | None, think_end: str | None) -> None:
-        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(model_dir))
+        self.tokenizer = load_tokenizer(model_dir)
         self.markers = self._find_markers(think_start, think_end)
 
     def _find_markers(self, start: str | None, end: str | None) -> ThinkMarkers | None:

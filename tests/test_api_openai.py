@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI, OpenAI
-from transformers import AutoTokenizer
 
+from server.prompts import load_tokenizer
 from tests.conftest import API_KEY, REPO, RunningServer
 
-TOKENIZER = AutoTokenizer.from_pretrained(str(REPO / "models" / "aha-demo"))
+TOKENIZER = load_tokenizer(REPO / "models" / "aha-demo")
 
 QUESTION = "What is 12 + 34?"
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
-from transformers import AutoTokenizer
 
 from server.budget import DEFAULT_CLOSE_TEXT
+from server.prompts import load_tokenizer
 from tests.conftest import API_KEY, REPO, RunningServer
 from tests.test_api_http import assert_openai_error, wait_until_idle
 
-TOKENIZER = AutoTokenizer.from_pretrained(str(REPO / "models" / "aha-demo"))
+TOKENIZER = load_tokenizer(REPO / "models" / "aha-demo")
 BASE = {"model": "aha-demo", "messages": [{"role": "user", "content": "What is 12 + 34?"}],
         "temperature": 0, "max_tokens": 1500}
 

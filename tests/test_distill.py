@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, TrainerControl
 
 from distill import teacher
 from distill.evaluate import is_correct
+from distill.timebudget import TimeBudget
 from distill.train import (
     TrainConfig,
     distillation_loss,
@@ -24,6 +25,7 @@ from distill.train import (
     packed_forward,
     train,
 )
+from server.prompts import load_tokenizer
 from tests.conftest import REPO
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -171,7 +173,7 @@ def test_answers_are_scored_from_content(task: str, expected: str, content: str,
 
 
 def test_loss_is_on_the_assistant_turn_only() -> None:
-    tokenizer = AutoTokenizer.from_pretrained(str(REPO / "models" / "aha-demo"))
+    tokenizer = load_tokenizer(REPO / "models" / "aha-demo")
     problem = teacher.sample("train", 1, seed=1)[0]
     example = encode_chat(tokenizer, problem.messages(), max_len=1024)
     assert example is not None
@@ -183,7 +185,7 @@ def test_loss_is_on_the_assistant_turn_only() -> None:
 
 
 def test_packed_examples_do_not_see_each_other() -> None:
-    tokenizer = AutoTokenizer.from_pretrained(str(REPO / "models" / "aha-demo"))
+    tokenizer = load_tokenizer(REPO / "models" / "aha-demo")
     chats = [p.messages() for p in teacher.sample("train", 6, seed=2)]
     examples = [e for chat in chats if (e := encode_chat(tokenizer, chat, max_len=512))]
     rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples]
@@ -212,7 +214,7 @@ def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> 
                                 batch_size=4, vocab_size=400, compile=False))
     assert metrics["steps"] == 3
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path))
-    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path))
+    tokenizer = load_tokenizer(tmp_path)
     assert model.config.num_attention_heads * 64 == model.config.hidden_size
     assert tokenizer.convert_tokens_to_ids("</think>") != tokenizer.unk_token_id
     assert len(tokenizer.encode("<think>", add_special_tokens=False)) == 1
@@ -241,3 +243,30 @@ def test_distillation_loss_mixes_hard_and_soft_terms() -> None:
     other = distillation_loss(logits, torch.randn(2, 5, 11), labels, hard, 0.3, 2.0)
     assert other > same
 
+
+
+def test_time_budget_warms_up_by_steps_then_decays_over_elapsed_time() -> None:
+    now_s = [100.0]
+    budget = TimeBudget(budget_s=60, warmup_steps=10, clock_s=lambda: now_s[0])
+    assert budget.lr_factor(0) == pytest.approx(0.1)  # the clock starts here
+    assert budget.lr_factor(9) == pytest.approx(1.0)
+    now_s[0] += 30
+    assert budget.lr_factor(500) == pytest.approx(0.5)  # half the time: cosine at half
+    control = TrainerControl()
+    budget.on_step_end(None, None, control)
+    assert not control.should_training_stop
+    now_s[0] += 31
+    assert budget.lr_factor(900) == pytest.approx(0.0)
+    budget.on_step_end(None, None, control)
+    assert control.should_training_stop
+    with pytest.raises(ValueError):
+        TimeBudget(budget_s=0, warmup_steps=1)
+
+
+def test_trainer_stops_when_its_time_budget_is_spent(tmp_path: Path) -> None:
+    metrics = train(TrainConfig(out_dir=tmp_path, preset="tiny", num_examples=64,
+                                max_minutes=0.1, batch_size=4, vocab_size=400, compile=False))
+    # 64 examples are 16 steps: more steps than that means the data was cycled.
+    assert metrics["steps"] > 16
+    assert 6 <= metrics["train_runtime_s"] < 12
+    assert AutoModelForCausalLM.from_pretrained(str(tmp_path)).config.num_hidden_layers == 1

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import AutoTokenizer
 
+from server.prompts import load_tokenizer
 from server.reasoning import ReasoningSplitter, Split, ThinkMarkers
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "aha-demo"
-TOKENIZER = AutoTokenizer.from_pretrained(str(MODEL))
+TOKENIZER = load_tokenizer(MODEL)
 MARKERS = ThinkMarkers(
     "<think>", "</think>",
     tuple(TOKENIZER.encode("<think>", add_special_tokens=False)),
