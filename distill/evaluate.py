@@ -25,9 +25,9 @@ def is_correct(task: str, expected: str, content: str) -> bool:
     if not numbers:
         return False
     if task in ("add", "subtract"):
-        return numbers[-1] == expected
+        return bool(numbers[-1] == expected)
     if task in ("count", "compare"):
-        return numbers[0] == expected
+        return bool(numbers[0] == expected)
     if task == "sort":
         return ", ".join(numbers) == expected
     raise ValueError(f"task {task} has no scored answer")

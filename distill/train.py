@@ -63,10 +63,10 @@ def encode_chat(
     """
     if not messages or messages[-1]["role"] != "assistant":
         return None
-    kwargs = {} if thinking else {"enable_thinking": False}
-    prompt = tokenizer.apply_chat_template(
+    kwargs: dict[str, Any] = {} if thinking else {"enable_thinking": False}
+    prompt = str(tokenizer.apply_chat_template(
         messages[:-1], add_generation_prompt=True, tokenize=False, **kwargs
-    )
+    ))
     reply = messages[-1]["content"]
     if not thinking:
         reply = reply.split("</think>")[-1].lstrip()
@@ -147,12 +147,15 @@ class DistillTrainer(Trainer):
                          optimizer: torch.optim.Optimizer | None = None) -> Any:
         if self.time_budget is None or self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
+        optimizer = optimizer or self.optimizer
+        assert optimizer is not None, "the Trainer creates its optimizer first"
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer or self.optimizer, self.time_budget.lr_factor)
+            optimizer, self.time_budget.lr_factor)
         return self.lr_scheduler
 
-    def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor],
-                     return_outputs: bool = False, **kwargs: Any) -> Any:
+    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor | Any],
+                     return_outputs: bool = False,
+                     num_items_in_batch: torch.Tensor | int | None = None) -> Any:
         outputs = packed_forward(model, inputs)
         if self.teacher_model is None:
             return (outputs.loss, outputs) if return_outputs else outputs.loss
@@ -199,7 +202,7 @@ def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
 
 
 def new_model(tokenizer: PreTrainedTokenizerBase, preset: str) -> Qwen2ForCausalLM:
-    config = Qwen2Config(
+    settings: dict[str, Any] = dict(
         vocab_size=len(tokenizer),
         # Room for long budget-forced thinking at serving time (RoPE, no learnt positions).
         max_position_embeddings=MAX_POSITIONS,
@@ -215,7 +218,7 @@ def new_model(tokenizer: PreTrainedTokenizerBase, preset: str) -> Qwen2ForCausal
         **PRESETS[preset],
     )
     torch.manual_seed(0)
-    return Qwen2ForCausalLM(config)
+    return Qwen2ForCausalLM(Qwen2Config(**settings))
 
 
 @dataclass(slots=True)
@@ -247,6 +250,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         chats = list(read_chat_jsonl(cfg.data))
     else:
         chats = synthetic_chats(cfg.num_examples, cfg.seed)
+    model: PreTrainedModel
     if cfg.init:
         tokenizer = load_tokenizer(cfg.init)
         model = AutoModelForCausalLM.from_pretrained(
@@ -302,7 +306,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         time_budget=time_budget, callbacks=[time_budget] if time_budget else None,
     )
     result = trainer.train()
-    model.to(torch.bfloat16).save_pretrained(str(cfg.out_dir))
+    # transformers' decorator on PreTrainedModel.to hides its signature from mypy.
+    model.to(torch.bfloat16).save_pretrained(str(cfg.out_dir))  # type: ignore[arg-type]
     tokenizer.save_pretrained(str(cfg.out_dir))
     return {"train_loss": result.training_loss, "steps": result.global_step,
             "train_runtime_s": round(result.metrics["train_runtime"], 1),
