@@ -49,8 +49,8 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int,
                     two_digit_numbers: bool = False) -> PreTrainedTokenizerFast:
     """Trains a byte-level BPE on `corpus`; chat and think markers are single tokens."""
     core = Tokenizer(models.BPE())
-    # One token per digit, as Qwen and LLaMA do: arithmetic and copying numbers digit
-    # by digit is what the demo model has to learn.
+    # By default one token per digit, as Qwen and LLaMA do: the demo model learns
+    # arithmetic and copying numbers digit by digit.
     numbers = (pre_tokenizers.Split(TWO_DIGIT_NUMBERS, behavior="isolated")
                if two_digit_numbers else pre_tokenizers.Digits(individual_digits=True))
     core.pre_tokenizer = pre_tokenizers.Sequence([

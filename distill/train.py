@@ -271,7 +271,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     warmup_steps = max(1, min(100, cfg.max_steps // 20 if cfg.max_steps > 0 else 50))
     time_budget = None
     if cfg.max_minutes is not None:
-        time_budget = TimeBudget(cfg.max_minutes * 60, warmup_steps=100)
+        warmup_steps = 100  # a timed run's length in steps is unknown: the longest warm-up
+        time_budget = TimeBudget(cfg.max_minutes * 60, warmup_steps)
     args = TrainingArguments(
         output_dir=str(cfg.out_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
