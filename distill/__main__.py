@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from distill.tokenizer import NUMBER_MODES
+
 
 def _convert(args: argparse.Namespace) -> None:
     from distill.convert import Filters, convert_file
@@ -38,7 +40,7 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
         teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
-        max_minutes=args.max_minutes, two_digit_numbers=args.two_digit_numbers,
+        max_minutes=args.max_minutes, numbers=args.numbers,
         epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
@@ -99,9 +101,14 @@ def parser() -> argparse.ArgumentParser:
                    help="train for this many minutes of wall-clock time instead of a step "
                         "count: the cosine learning-rate decay runs over elapsed time and "
                         "training stops when it is spent (data building not counted)")
-    t.add_argument("--two-digit-numbers", action="store_true",
-                   help="new tokenizer: whole two-digit numbers are single tokens (default: "
-                        "one token per digit); sorts far better, adds and subtracts worse")
+    t.add_argument("--numbers", choices=NUMBER_MODES, default="digits",
+                   help="how the new tokenizer cuts numbers: 'digits', one token per digit "
+                        "(default); 'two-digit', every whole two-digit number one token "
+                        "(sorts far better, adds and subtracts worse); 'lists', a two-digit "
+                        "number one token only inside a comma-separated list or after a "
+                        "decade label ('30s: 35'), digits everywhere else; 'list-items', "
+                        "as 'lists' with each later list item one token with its comma "
+                        "(', 93')")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--batch-size", type=int, default=16,
                    help="examples per step, packed into rows of --max-len tokens")

@@ -64,7 +64,8 @@ def column_lines(a: int, b: int, sign: str, forget_carry_at: int = -1) -> tuple[
     written, carry = "", 0
     for i in range(len(rest_a) if sign == "-" else max(len(rest_a), len(rest_b))):
         x, y = int(rest_a[-1]) if rest_a else 0, int(rest_b[-1]) if rest_b else 0
-        head = f"{COLUMNS[i]}: {_operand(rest_a)}, {_operand(rest_b)}."
+        # "and", not a comma: after a comma `--numbers lists` makes "38" one token.
+        head = f"{COLUMNS[i]}: {_operand(rest_a)} and {_operand(rest_b)}."
         last = len(rest_a) <= 1 and len(rest_b) <= 1
         if sign == "+":
             step, digit, carry = _add_step(x, y, 0 if i == forget_carry_at else carry, last)

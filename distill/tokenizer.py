@@ -14,15 +14,37 @@ IM_END = "<|im_end|>"
 THINK_START = "<think>"
 THINK_END = "</think>"
 
-# With `two_digit_numbers`, a whole number of exactly two digits (not inside a
-# longer number, not the digits after a decimal point) is one token; every other
-# digit is a token of its own. Sorting copies whole numbers from the question into
-# the trace: as two digit tokens the model keeps the tens digit and takes the ones
-# digit from a look-alike number ("35" came back as "36" beside 66 and 76); as one
-# token it copies the number whole (sort-only A/B, 2,000 steps: 70% vs 2% of lists
-# right). In the full task mix it also made borrows and carries single-token facts
-# ("13 - 6 = 6"), and arithmetic fell: see the model card. Off by default.
-TWO_DIGIT_NUMBERS = Regex(r"(?<!\d)(?<!\.)\d\d(?!\d)|\d")
+# How numbers are cut into tokens (`build_tokenizer(numbers=...)`):
+# - "digits" (the default): one token per digit, as Qwen and LLaMA do.
+# - "two-digit": a whole number of exactly two digits (not inside a longer number,
+#   not after a decimal point) is one token. Sorting copies whole numbers from the
+#   question into the trace: as two digit tokens the model keeps the tens digit and
+#   takes the ones digit from a look-alike ("35" came back as "36" beside 66 and
+#   76); as one token it copies the number whole (sort-only A/B, 2,000 steps: 70%
+#   vs 2% of lists right). In the full task mix it also made carries and borrows
+#   single-token facts ("13 - 6 = 6"), and arithmetic fell: see the model card.
+# - "lists": a two-digit number is one token only inside a comma-separated list of
+#   numbers ("41, 93, 35") or after a decade label ("30s: 35"), which is where
+#   sorting copies them; the column arithmetic's sums, carries and restated
+#   operands stay one token per digit (the column lines join their operands with
+#   "and", not a comma, for this). Chosen by context rather than by task because
+#   the tokenizer sees text, not tasks.
+NUMBER_RULES = {
+    "two-digit": Regex(r"(?<!\d)(?<!\.)\d\d(?!\d)|\d"),
+    "lists": Regex(r"(?<![\d.])\d\d(?=, \d)|(?<=\d, )\d\d(?!\d)(?!\.\d)"
+                   r"|(?<=0s: )\d\d(?!\d)|\d"),
+}
+# "list-items" is "lists" with each list item after the first carrying its ", "
+# (", 93" one token), so that copying a list is a one-step lookup: the token
+# after ", 93" in the question is the next item. With ", " as tokens of their
+# own, every item follows the same ", " and the model re-copied an earlier item
+# ("41, 93, 35, 93"). GPT-2's word pattern (what ByteLevel splits by) is applied
+# after it, with the list item as its first alternative so it stays whole.
+NUMBER_RULES["list-items"] = Regex(r"(?<=\d), \d\d(?!\d)(?!\.\d)|(?<![\d.])\d\d(?=, \d)"
+                                   r"|(?<=0s: )\d\d(?!\d)|\d")
+WORDS_KEEPING_LIST_ITEMS = Regex(
+    r", \d\d|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+NUMBER_MODES = ("digits", *NUMBER_RULES)
 
 # Like DeepSeek-R1-Distill's template: reasoning in earlier assistant turns is
 # dropped, and the generation prompt ends with "<think>\n" so the model's output
@@ -46,17 +68,18 @@ CHAT_TEMPLATE = (
 
 
 def build_tokenizer(corpus: Iterable[str], vocab_size: int,
-                    two_digit_numbers: bool = False) -> PreTrainedTokenizerFast:
+                    numbers: str = "digits") -> PreTrainedTokenizerFast:
     """Trains a byte-level BPE on `corpus`; chat and think markers are single tokens."""
     core = Tokenizer(models.BPE())
-    # By default one token per digit, as Qwen and LLaMA do: the demo model learns
-    # arithmetic and copying numbers digit by digit.
-    numbers = (pre_tokenizers.Split(TWO_DIGIT_NUMBERS, behavior="isolated")
-               if two_digit_numbers else pre_tokenizers.Digits(individual_digits=True))
-    core.pre_tokenizer = pre_tokenizers.Sequence([
-        numbers,
-        pre_tokenizers.ByteLevel(add_prefix_space=False),
-    ])
+    if numbers not in NUMBER_MODES:
+        raise ValueError(f"numbers must be one of {NUMBER_MODES}, not {numbers!r}")
+    rule = (pre_tokenizers.Split(NUMBER_RULES[numbers], behavior="isolated")
+            if numbers in NUMBER_RULES else pre_tokenizers.Digits(individual_digits=True))
+    steps = [rule, pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    if numbers == "list-items":
+        steps[1:] = [pre_tokenizers.Split(WORDS_KEEPING_LIST_ITEMS, behavior="isolated"),
+                     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+    core.pre_tokenizer = pre_tokenizers.Sequence(steps)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -4,7 +4,7 @@ Two uses, one code path: train the demo model from scratch (`--preset demo`,
 synthetic teacher data, a tokenizer built here) or fine-tune an existing
 checkpoint on converted R1-distill data (`--init PATH --data FILE`).
 With `--teacher PATH` the loss mixes in the KL divergence to a teacher's
-softened logits (Hinton et al.): alpha * CE + (1 - alpha) * T^2 * KL.
+softened logits (`distill.trainer`).
 """
 
 from __future__ import annotations
@@ -17,23 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import (
     AutoModelForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Qwen2Config,
     Qwen2ForCausalLM,
-    Trainer,
     TrainingArguments,
 )
 
 from distill import teacher
 from distill.timebudget import TimeBudget
 from distill.tokenizer import build_tokenizer
+from distill.trainer import IGNORE_INDEX, DistillTrainer
 from server.prompts import load_tokenizer
 
-IGNORE_INDEX = -100
 MAX_POSITIONS = 4096
 NO_THINKING_EVERY = 20  # one example in 20 teaches answering with thinking switched off
 
@@ -131,65 +129,6 @@ def make_collator(pad_id: int, row_len: int) -> Any:
     return collate
 
 
-class DistillTrainer(Trainer):
-    """Adds the soft-label KL term when a teacher model is given."""
-
-    def __init__(self, *args: Any, teacher_model: PreTrainedModel | None = None,
-                 alpha: float = 0.5, temperature: float = 2.0,
-                 time_budget: TimeBudget | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.teacher_model = teacher_model
-        self.alpha = alpha
-        self.temperature = temperature
-        self.time_budget = time_budget
-
-    def create_scheduler(self, num_training_steps: int,
-                         optimizer: torch.optim.Optimizer | None = None) -> Any:
-        if self.time_budget is None or self.lr_scheduler is not None:
-            return super().create_scheduler(num_training_steps, optimizer)
-        optimizer = optimizer or self.optimizer
-        assert optimizer is not None, "the Trainer creates its optimizer first"
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, self.time_budget.lr_factor)
-        return self.lr_scheduler
-
-    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor | Any],
-                     return_outputs: bool = False,
-                     num_items_in_batch: torch.Tensor | int | None = None) -> Any:
-        outputs = packed_forward(model, inputs)
-        if self.teacher_model is None:
-            return (outputs.loss, outputs) if return_outputs else outputs.loss
-        with torch.no_grad():
-            teacher_logits = packed_forward(self.teacher_model, inputs).logits
-        loss = distillation_loss(
-            outputs.logits, teacher_logits, inputs["labels"], outputs.loss,
-            self.alpha, self.temperature,
-        )
-        return (loss, outputs) if return_outputs else loss
-
-
-def packed_forward(model: Any, inputs: dict[str, torch.Tensor]) -> Any:
-    """The forward pass on packed rows; without a KV cache, which training never needs.
-
-    With a cache, transformers skips the packed-sequence mask, and each example
-    would attend to the ones packed before it.
-    """
-    return model(**inputs, use_cache=False)
-
-
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                      labels: torch.Tensor, hard_loss: torch.Tensor,
-                      alpha: float, temperature: float) -> torch.Tensor:
-    """alpha * CE + (1 - alpha) * T^2 * KL(teacher_T || student_T) on answer tokens."""
-    # Logits at position t predict token t+1, as in the hard loss.
-    mask = labels[:, 1:] != IGNORE_INDEX
-    s = student_logits[:, :-1][mask] / temperature
-    t = teacher_logits[:, :-1][mask][..., : s.shape[-1]] / temperature
-    kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True,
-                  reduction="batchmean")
-    return alpha * hard_loss + (1 - alpha) * temperature**2 * kl
-
-
 def read_chat_jsonl(path: Path) -> Iterable[list[dict[str, str]]]:
     with path.open(encoding="utf-8") as f:
         for line in f:
@@ -230,7 +169,7 @@ class TrainConfig:
     teacher: Path | None = None
     num_examples: int = 20000
     vocab_size: int = 1024
-    two_digit_numbers: bool = False
+    numbers: str = "digits"  # see distill.tokenizer.NUMBER_RULES
     max_len: int = 512
     epochs: float = 1.0
     max_steps: int = -1
@@ -257,7 +196,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             str(cfg.init), dtype=torch.float32, attn_implementation="eager")
     else:
         corpus = (m["content"] for chat in chats for m in chat)
-        tokenizer = build_tokenizer(corpus, cfg.vocab_size, cfg.two_digit_numbers)
+        tokenizer = build_tokenizer(corpus, cfg.vocab_size, cfg.numbers)
         model = new_model(tokenizer, cfg.preset)
     examples = [e for i, chat in enumerate(chats)
                 if (e := encode_chat(tokenizer, chat, cfg.max_len,

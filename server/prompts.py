@@ -26,7 +26,7 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     transformers 5's AutoTokenizer swaps a qwen2 model's pre-tokenizer for Qwen2's
     built-in one, whatever tokenizer.json says. For R1-Distill-Qwen the two agree;
     for a tokenizer trained with other rules (the demo model's makes "\n\n" two
-    tokens where Qwen2's makes one; with `--two-digit-numbers`, "41" is one token
+    tokens where Qwen2's makes one; with `--numbers lists`, "41" in "41, 93" is one token
     where Qwen2's makes two) prompts would be split unlike its training data.
     """
     if (model_dir / "tokenizer.json").is_file():

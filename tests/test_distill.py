@@ -16,15 +16,8 @@ from transformers import AutoModelForCausalLM, TrainerControl
 from distill import teacher
 from distill.evaluate import is_correct
 from distill.timebudget import TimeBudget
-from distill.train import (
-    TrainConfig,
-    distillation_loss,
-    encode_chat,
-    make_collator,
-    new_model,
-    packed_forward,
-    train,
-)
+from distill.train import TrainConfig, encode_chat, make_collator, new_model, train
+from distill.trainer import distillation_loss, packed_forward
 from server.prompts import load_tokenizer
 from tests.conftest import REPO
 
@@ -104,7 +97,7 @@ def test_teacher_steps_name_their_column_and_use_its_digits() -> None:
             rest_a, rest_b = str(a)[: len(str(a)) - i], str(b)[: len(str(b)) - i]
             said_a = f"{rest_a} ends in {rest_a[-1]}" if rest_a else "nothing left, so 0"
             said_b = f"{rest_b} ends in {rest_b[-1]}" if rest_b else "nothing left, so 0"
-            assert line.startswith(f"{teacher.COLUMNS[i]}: {said_a}, {said_b}."), (line, a, b)
+            assert line.startswith(f"{teacher.COLUMNS[i]}: {said_a} and {said_b}."), (line, a, b)
             so_far = line.rsplit("So far ", 1)[1].rstrip(".")
             assert int(so_far) == result % 10 ** (i + 1) or i == width - 1, (line, a, b)
             checked += 1
