@@ -29,19 +29,19 @@ THINK_END = "</think>"
 #   operands stay one token per digit (the column lines join their operands with
 #   "and", not a comma, for this). Chosen by context rather than by task because
 #   the tokenizer sees text, not tasks.
-NUMBER_RULES = {
-    "two-digit": Regex(r"(?<!\d)(?<!\.)\d\d(?!\d)|\d"),
-    "lists": Regex(r"(?<![\d.])\d\d(?=, \d)|(?<=\d, )\d\d(?!\d)(?!\.\d)"
-                   r"|(?<=0s: )\d\d(?!\d)|\d"),
-}
+_FIRST_ITEM = r"(?<![\d.])\d\d(?=, \d)"
+_DECADE_ITEM = r"(?<=0s: )\d\d(?!\d)"
 # "list-items" is "lists" with each list item after the first carrying its ", "
 # (", 93" one token), so that copying a list is a one-step lookup: the token
 # after ", 93" in the question is the next item. With ", " as tokens of their
 # own, every item follows the same ", " and the model re-copied an earlier item
 # ("41, 93, 35, 93"). GPT-2's word pattern (what ByteLevel splits by) is applied
 # after it, with the list item as its first alternative so it stays whole.
-NUMBER_RULES["list-items"] = Regex(r"(?<=\d), \d\d(?!\d)(?!\.\d)|(?<![\d.])\d\d(?=, \d)"
-                                   r"|(?<=0s: )\d\d(?!\d)|\d")
+NUMBER_RULES = {
+    "two-digit": Regex(r"(?<!\d)(?<!\.)\d\d(?!\d)|\d"),
+    "lists": Regex(rf"{_FIRST_ITEM}|(?<=\d, )\d\d(?!\d)(?!\.\d)|{_DECADE_ITEM}|\d"),
+    "list-items": Regex(rf"(?<=\d), \d\d(?!\d)(?!\.\d)|{_FIRST_ITEM}|{_DECADE_ITEM}|\d"),
+}
 WORDS_KEEPING_LIST_ITEMS = Regex(
     r", \d\d|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
 NUMBER_MODES = ("digits", *NUMBER_RULES)
@@ -75,11 +75,11 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int,
         raise ValueError(f"numbers must be one of {NUMBER_MODES}, not {numbers!r}")
     rule = (pre_tokenizers.Split(NUMBER_RULES[numbers], behavior="isolated")
             if numbers in NUMBER_RULES else pre_tokenizers.Digits(individual_digits=True))
-    steps = [rule, pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    if numbers == "list-items":
-        steps[1:] = [pre_tokenizers.Split(WORDS_KEEPING_LIST_ITEMS, behavior="isolated"),
-                     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
-    core.pre_tokenizer = pre_tokenizers.Sequence(steps)
+    words: list[pre_tokenizers.PreTokenizer] = (
+        [pre_tokenizers.Split(WORDS_KEEPING_LIST_ITEMS, behavior="isolated"),
+         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        if numbers == "list-items" else [pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    core.pre_tokenizer = pre_tokenizers.Sequence([rule, *words])
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
