@@ -15,6 +15,7 @@ winning number of a comparison is built from digits just stated.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Naming the column on each line tells the model where it is in the number.
@@ -172,8 +173,8 @@ WORDS = (
 ).split()
 
 
-def count(rng: random.Random) -> Problem:
-    word = rng.choice(WORDS)
+def count(rng: random.Random, words: Sequence[str] = WORDS) -> Problem:
+    word = rng.choice(words)
     letter = rng.choice([*sorted(set(word)), rng.choice("aeiourst")])
     phrasing = rng.choice([
         "How many {l}'s are in {w}?", "How many times does the letter {l} appear in {w}?",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 from distill import tasks
 from distill.tasks import COLUMNS, Problem
+from distill.words import TRAIN_ONLY_WORDS
 
 __all__ = ["COLUMNS", "TASKS", "Problem", "problems", "sample", "split_of"]
 
@@ -65,6 +66,19 @@ GENERATORS: dict[str, Callable[[random.Random], Problem]] = {
     "sort": tasks.sort,
     "chat": _chat,
 }
+
+
+def _train_count(rng: random.Random) -> Problem:
+    """Half the training count problems use words the test problems never use.
+
+    Test problems are letters of tasks.WORDS that training never asks for; the
+    other words teach the letter comparison rather than each word's usual letters.
+    The test split keeps tasks.count itself, so its problems are the same as before.
+    """
+    return tasks.count(rng, tasks.WORDS if rng.random() < 0.5 else TRAIN_ONLY_WORDS)
+
+
+TRAIN_GENERATORS = {**GENERATORS, "count": _train_count}
 WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4, "chat": 1}
 
 
@@ -72,8 +86,9 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS) -> Iterator[
     """Endless stream of problems of one split; chat prompts belong to both splits."""
     rng = random.Random(seed)
     names = [t for t in tasks for _ in range(WEIGHTS[t])]
+    generators = TRAIN_GENERATORS if split == "train" else GENERATORS
     while True:
-        problem = GENERATORS[rng.choice(names)](rng)
+        problem = generators[rng.choice(names)](rng)
         if problem.task == "chat" or split_of(problem.key) == split:
             yield problem
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -14,10 +15,12 @@ import torch
 from transformers import AutoModelForCausalLM, TrainerControl
 
 from distill import teacher
-from distill.evaluate import is_correct
+from distill.evaluate import held_out, is_correct
+from distill.tasks import WORDS
 from distill.timebudget import TimeBudget
 from distill.train import TrainConfig, encode_chat, make_collator, new_model, train
 from distill.trainer import distillation_loss, packed_forward
+from distill.words import TRAIN_ONLY_WORDS
 from server.prompts import load_tokenizer
 from tests.conftest import REPO
 
@@ -72,6 +75,23 @@ def test_teacher_is_deterministic_and_splits_are_disjoint() -> None:
     test_keys = {p.key for p in teacher.sample("test", 300, seed=3) if p.task != "chat"}
     assert test_keys and not test_keys & {p.key for p in a}
     assert {p.task for p in a} == set(teacher.TASKS)
+
+
+def test_count_trains_on_more_words_than_it_is_tested_on() -> None:
+    def words(split: str) -> set[str]:
+        problems = teacher.sample(split, 1000, seed=4, tasks=("count",))
+        return {p.key.split(":")[1] for p in problems}
+
+    trained, tested = words("train"), words("test")
+    assert tested <= set(WORDS)
+    assert trained & set(TRAIN_ONLY_WORDS) and trained & set(WORDS)
+
+
+def test_held_out_problems_stay_the_ones_every_figure_was_measured_on() -> None:
+    # Changing how training data is drawn must not move the evaluator's problems,
+    # or no accuracy in the model card would compare with the next.
+    questions = "".join(p.question for p in held_out(1000, seed=1234))
+    assert hashlib.md5(questions.encode()).hexdigest() == "11a6e1ed2283789e9435cb32eb6a695e"
 
 
 def test_teacher_traces_are_right() -> None:
