@@ -60,7 +60,10 @@ def test_minimum_thinking_inserts_wait_and_still_answers(http: httpx.Client) -> 
             or usage["budget_forcing"]["waits_inserted"] == 3)
     assert message(forced)["content"].strip()
     assert forced["choices"][0]["finish_reason"] == "stop"
-    assert "</think>" not in text + message(forced)["content"]
+    # The server's own close never leaks into either field. (After three forced waits
+    # the demo model may write a second "</think>" later in its answer, greedily too;
+    # that is the model's text and is passed through.)
+    assert "</think>" not in text and not message(forced)["content"].startswith("</think>")
 
 
 def test_cap_closes_thinking_gracefully(http: httpx.Client) -> None:
