@@ -95,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--init", type=Path, help="fine-tune this checkpoint instead of a new model")
     t.add_argument("--data", type=Path, help="chat JSONL (default: synthetic teacher data)")
     t.add_argument("--teacher", type=Path, help="teacher model for logit distillation")
-    t.add_argument("--num-examples", type=int, default=170000, help="synthetic examples")
+    t.add_argument("--num-examples", type=int, default=170000,
+                   help="synthetic examples (default: 170000, the demo recipe)")
     t.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps")
     t.add_argument("--max-minutes", type=_positive,
                    help="train for this many minutes of wall-clock time instead of a step "
