@@ -121,8 +121,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-len", type=int, default=512,
                    help="longest example (and packed row) in tokens")
     t.add_argument("--seed", type=int, default=0,
-                   help="seeds the synthetic data and its order; the demo recipe's result "
-                        "depends on it (89.5%% at seed 0, 72.7%% at seed 1: see the card)")
+                   help="seeds the synthetic data and its order; results move with it by "
+                        "several points (an earlier demo recipe: 88.4%% at seed 0, 72.7%% at "
+                        "seed 1; see the model card's 'Seeds')")
     t.add_argument("--fp32", action="store_true",
                    help="train in fp32 (default: bf16 autocast with fp32 master weights, 1.8x "
                         "the steps/s of fp32 on an AVX512-BF16 CPU; needs bf16 support)")

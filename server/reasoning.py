@@ -5,6 +5,11 @@ start of a marker (a marker may be cut across deltas). Reasoning tokens are
 counted by token id, so the count is exact even when `<think>` was in the
 prompt. Written by hand: no library splits a token stream this way; vLLM's
 parsers are bound to its server and mis-handle prompt-injected `<think>`.
+
+Only the first end marker ends thinking. Anything after it is answer text passed
+through verbatim, a later `</think>` included: a second marker is the model's own
+output (small models write one after forced waits), vLLM's R1 parser does the same,
+and dropping it would make `content` differ from what the model generated.
 """
 
 from __future__ import annotations

@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     quantization: str | None = Field(
         None, description="Quantisation method (compressed-tensors checkpoints are detected)."
     )
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="GPU memory share for vLLM.")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="GPU memory share for vLLM. On a CPU the KV cache is "
+        "a fixed 2 GiB instead (VLLM_CPU_KVCACHE_SPACE=N GiB changes it).")
     max_num_seqs: int | None = Field(None, gt=0, description="Most sequences batched at once.")
     enable_prefix_caching: bool = Field(True, description="Reuse KV cache of shared prefixes.")
     enforce_eager: bool = Field(False, description="Disable CUDA graphs / torch.compile.")

@@ -33,9 +33,13 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(args: list[str], log_path: Path) -> RunningServer:
+def start_server(args: list[str], log_path: Path, *,
+                 cpu_kv_cache_gib: int | None = 1) -> RunningServer:
+    """`cpu_kv_cache_gib=None` leaves the KV cache to the server's own CPU default."""
     port = free_port()
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}
+    if cpu_kv_cache_gib is not None:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kv_cache_gib)
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "server", "--port", str(port), *args],
@@ -61,8 +65,10 @@ def stop_server(server: RunningServer) -> None:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
+    # No VLLM_CPU_KVCACHE_SPACE: the shared server starts as `make serve` does.
     running = start_server(["--api-key", API_KEY, "--keepalive-s", "0.3",
-                            "--reasoning-effort-budgets", EFFORTS], log_path)
+                            "--reasoning-effort-budgets", EFFORTS], log_path,
+                           cpu_kv_cache_gib=None)
     yield running
     stop_server(running)
 

@@ -32,6 +32,15 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     return dict(error)
 
 
+def test_cpu_server_sizes_its_own_kv_cache(server: RunningServer) -> None:
+    # The shared server runs without VLLM_CPU_KVCACHE_SPACE, as `make serve` does:
+    # vLLM's own CPU default (90% of the NUMA node, checked free at start-up) had made
+    # `make serve` fail on a machine whose node held 10.8 GiB with 9.55 GiB free.
+    log = server.log()
+    assert "CPU KV cache: 2 GiB" in log
+    assert "Explicitly set (2.0/" in log
+
+
 def test_stream_framing(http: httpx.Client) -> None:
     body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}, "n": 2, "seed": 3}
     response = http.post("/v1/chat/completions", json=body)

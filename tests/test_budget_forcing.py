@@ -60,9 +60,9 @@ def test_minimum_thinking_inserts_wait_and_still_answers(http: httpx.Client) -> 
             or usage["budget_forcing"]["waits_inserted"] == 3)
     assert message(forced)["content"].strip()
     assert forced["choices"][0]["finish_reason"] == "stop"
-    # The server's own close never leaks into either field. (After three forced waits
-    # the demo model may write a second "</think>" later in its answer, greedily too;
-    # that is the model's text and is passed through.)
+    # The server's own close never leaks into either field. A "</think>" the model
+    # itself writes later in its answer is answer text, passed through by design
+    # (test_reasoning_splitter.test_end_marker_after_thinking_closed_is_answer_text).
     assert "</think>" not in text and not message(forced)["content"].startswith("</think>")
 
 

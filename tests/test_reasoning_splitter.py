@@ -85,6 +85,14 @@ def test_marker_cut_inside_a_delta_and_across_deltas() -> None:
     assert splitter.reasoning_ended
 
 
+def test_end_marker_after_thinking_closed_is_answer_text() -> None:
+    splitter = ReasoningSplitter(MARKERS, in_reasoning=True)
+    ids = [1, *MARKERS.end_ids, 2, *MARKERS.end_ids, 3]
+    assert splitter.feed("a</think>\n\n12</think> ok", ids) == Split("a", "12</think> ok")
+    assert splitter.finish() == Split()
+    assert splitter.num_reasoning_tokens == 1 + len(MARKERS.end_ids)
+
+
 def test_held_text_that_is_not_a_marker_is_released() -> None:
     splitter = ReasoningSplitter(MARKERS, in_reasoning=True)
     assert splitter.feed("a </th", [1]) == Split("a ", "")
