@@ -57,10 +57,9 @@ def local_server(args: list[str], log_path: Path | None = None,
                  timeout_s: float = 300) -> Iterator[str]:
     """Yields the server's base URL (with /v1); stops it on exit."""
     port = free_port()
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
     log = (log_path or Path(os.devnull)).open("wb")
     process = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), *args],
-                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/health", process, timeout_s)
         yield f"http://127.0.0.1:{port}/v1"
