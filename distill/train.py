@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,8 @@ class TrainConfig:
     compile: bool = True
 
 
-def train(cfg: TrainConfig) -> dict[str, float]:
+def train(cfg: TrainConfig, clock_s: Callable[[], float] = time.monotonic) -> dict[str, float]:
+    """Trains and saves the model; `clock_s` is the clock a `max_minutes` budget reads."""
     if cfg.data:
         chats = list(read_chat_jsonl(cfg.data))
     else:
@@ -214,7 +216,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     time_budget = None
     if cfg.max_minutes is not None:
         warmup_steps = 100  # a timed run's length in steps is unknown: the longest warm-up
-        time_budget = TimeBudget(cfg.max_minutes * 60, warmup_steps)
+        time_budget = TimeBudget(cfg.max_minutes * 60, warmup_steps, clock_s)
     args = TrainingArguments(
         output_dir=str(cfg.out_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
@@ -249,9 +251,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         time_budget=time_budget, callbacks=[time_budget] if time_budget else None,
     )
     result = trainer.train()
+    scheduler = trainer.lr_scheduler
+    final_lr = float(scheduler.get_last_lr()[0]) if scheduler is not None else cfg.learning_rate
     # transformers' decorator on PreTrainedModel.to hides its signature from mypy.
     model.to(torch.bfloat16).save_pretrained(str(cfg.out_dir))  # type: ignore[arg-type]
     tokenizer.save_pretrained(str(cfg.out_dir))
     return {"train_loss": result.training_loss, "steps": result.global_step,
             "train_runtime_s": round(result.metrics["train_runtime"], 1),
+            "final_learning_rate": final_lr,
             "examples": len(examples), "perplexity": math.exp(min(result.training_loss, 20))}

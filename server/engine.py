@@ -123,7 +123,7 @@ class Engine:
         from vllm.v1.engine.exceptions import EngineDeadError
 
         llm = self._require()
-        sampling = _sampling_params(params, stream=stream)
+        sampling = self.check_params(params, stream=stream)
         try:
             async for out in llm.generate(
                 TokensPrompt(prompt_token_ids=prompt_ids), sampling, request_id
@@ -135,12 +135,31 @@ class Engine:
                     finish_reason=completion.finish_reason,
                     stop_reason=completion.stop_reason,
                 )
-        except asyncio.CancelledError:
-            raise
-        except VLLMClientError as exc:
-            raise BadRequestError(str(exc)) from exc
+        except (asyncio.CancelledError, GeneratorExit):
+            raise  # vLLM's generate() aborts the request itself
         except EngineDeadError as exc:
             raise EngineUnavailableError("the engine has stopped") from exc
+        except Exception as exc:
+            # vLLM may have registered the request before failing (an int it cannot
+            # serialise, say): abort by our id so nothing stays in flight.
+            await self._abort_quietly(request_id)
+            if isinstance(exc, (VLLMClientError, OverflowError)):
+                raise BadRequestError(f"the engine rejected the request: {exc}") from exc
+            raise
+
+    @staticmethod
+    def check_params(params: GenerationParams, *, stream: bool = False) -> Any:
+        """vLLM's SamplingParams for `params`, or a 400 carrying vLLM's own check."""
+        try:
+            return _sampling_params(params, stream=stream)
+        except Exception as exc:  # only the request's values go in: its fault
+            raise BadRequestError(f"invalid sampling parameters: {exc}") from exc
+
+    async def _abort_quietly(self, request_id: str) -> None:
+        try:
+            await self.abort(request_id)
+        except Exception:  # the request may be unknown to vLLM: nothing to free
+            logger.debug("abort of %s after a failure failed", request_id, exc_info=True)
 
     async def abort(self, request_id: str) -> None:
         if self._llm is not None:

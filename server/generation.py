@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from server.budget import BudgetController, Ending, Segment, Splice, Step
 from server.engine import Engine, EngineDelta, GenerationParams
+from server.errors import EngineUnavailableError
 from server.reasoning import ReasoningSplitter
 
 
@@ -70,37 +71,82 @@ class ChoiceRun:
         """Streams one engine request; leaves the controller's verdict in _segment_step."""
         params = self._segment_params(plan, segment_no)
         num_new_tokens = 0
+        reasoning_at_start = self.num_reasoning_tokens
+        closed_at_start = self.splitter.end_marker_seen
         deltas = self.engine.generate(self.prompt_ids + self._output_ids, params,
                                       f"{self.engine_request_id}-{segment_no}", stream=stream)
         async for delta in deltas:
-            ids = delta.token_ids
             ending = None if delta.finish_reason is None else self._ending(delta)
-            if ending in (Ending.END_MARKER, Ending.EOS) and self.controller.replaces_stops:
-                ids = ids[:-1]  # the controller decides what takes its place
+            ids, text, last = delta.token_ids, delta.text, []
+            if ending in (Ending.END_MARKER, Ending.EOS, Ending.STOP) and ids:
+                # The engine leaves a stop token's text out: the last id is fed apart,
+                # once we know whether thinking was still open when it came.
+                ids, last = ids[:-1], ids[-1:]
+            event = self._feed(text, ids)
+            if last and not (ending in (Ending.END_MARKER, Ending.EOS) and self._thinking_open):
+                ids = ids + last
+                self._merge(event, self._feed(self._stop_text(delta), last))
             num_new_tokens += len(ids)
             if ending is not None:
-                self._segment_step = self.controller.end_segment(num_new_tokens, ending)
-            yield self._feed(delta.text, ids)
+                closed_here = self.splitter.end_marker_seen and not closed_at_start
+                self._segment_step = self.controller.end_segment(
+                    num_new_tokens, ending, num_thinking_tokens=(
+                        self.num_reasoning_tokens - reasoning_at_start if closed_here else None))
+            yield event
+
+    @property
+    def _thinking_open(self) -> bool:
+        """Still thinking under a budget: an end marker or EOS now is the controller's."""
+        return self.controller.replaces_stops and not self.splitter.end_marker_seen
+
+    def _stop_text(self, delta: EngineDelta) -> str:
+        """The stop token's text as vLLM would show it without a budget.
+
+        A user stop string inside the end marker's text ("</think>") cuts it there;
+        any other stop token's text is left out, as vLLM leaves it out.
+        """
+        cut = self._marker_stop_cut()
+        if cut is None or delta.stop_reason != self.end_marker_id:
+            return ""
+        assert self.splitter.markers is not None
+        return self.splitter.markers.end[:cut]
+
+    def _marker_stop_cut(self) -> int | None:
+        """Where a user stop string found in the end marker's text cuts it, if one is."""
+        markers = self.splitter.markers
+        if markers is None:
+            return None
+        cuts = [markers.end.find(s) for s in self.params.stop if s in markers.end]
+        return min(cuts) if cuts else None
+
+    @staticmethod
+    def _merge(event: ChoiceEvent, more: ChoiceEvent) -> None:
+        event.reasoning += more.reasoning
+        event.content += more.content
 
     def _segment_params(self, plan: Segment, segment_no: int) -> GenerationParams:
         stop_ids = list(self.params.stop_token_ids)
         if plan.stop_on_end_marker and self.end_marker_id is not None:
             stop_ids.append(self.end_marker_id)
-        seed = self.params.seed
-        if seed is not None and segment_no:
-            seed += SEGMENT_SEED_STRIDE * segment_no
-        min_tokens = max(0, self.params.min_tokens - self.num_completion_tokens)
+        # min_tokens holds back EOS and stop ids: while a wait may replace the end
+        # marker it would hold back the marker too, so it applies from the answer on.
+        min_tokens = 0 if plan.stop_on_end_marker else \
+            max(0, self.params.min_tokens - self.num_completion_tokens)
         return replace(self.params, max_tokens=plan.max_tokens, stop_token_ids=stop_ids,
-                       seed=seed, min_tokens=min(min_tokens, plan.max_tokens))
+                       seed=segment_seed(self.params.seed, segment_no),
+                       min_tokens=min(min_tokens, plan.max_tokens))
 
     def _ending(self, delta: EngineDelta) -> Ending:
         if delta.finish_reason == "length":
             return Ending.LENGTH
-        if delta.stop_reason is None:
+        if delta.finish_reason in ("abort", "error"):
+            # Our own aborts cancel this task first: this is the engine giving up.
+            raise EngineUnavailableError(f"the engine ended the request ({delta.finish_reason})")
+        if delta.stop_reason is None and delta.finish_reason == "stop":
             return Ending.EOS
         if delta.stop_reason == self.end_marker_id and self.end_marker_id not in \
-                self.params.stop_token_ids:
-            return Ending.END_MARKER
+                self.params.stop_token_ids and self._marker_stop_cut() is None:
+            return Ending.END_MARKER  # ours to replace; a user stop on it is the user's
         return Ending.STOP
 
     def _feed(self, text: str, ids: list[int]) -> ChoiceEvent:
@@ -115,6 +161,18 @@ class ChoiceRun:
 
 # Continuation segments get their own seeds so their sampling noise differs.
 SEGMENT_SEED_STRIDE = 7919
+SEED_MODULUS = 2**64  # seeds are int64, as vLLM's server accepts them
+
+
+def wrap_seed(seed: int) -> int:
+    """`seed` folded into the int64 range, so derived seeds never overflow."""
+    return (seed + 2**63) % SEED_MODULUS - 2**63
+
+
+def segment_seed(seed: int | None, segment_no: int) -> int | None:
+    if seed is None or not segment_no:
+        return seed
+    return wrap_seed(seed + SEGMENT_SEED_STRIDE * segment_no)
 
 
 async def run_choices(choices: list[ChoiceRun], *, stream: bool) -> AsyncIterator[ChoiceEvent]:

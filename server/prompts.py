@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateError
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from server.errors import BadRequestError, ContextLengthError
@@ -18,6 +18,13 @@ logger = logging.getLogger(__name__)
 # Marker pairs in the vocabularies of the models we serve (R1-Distill, GLM-Z1,
 # QwQ, our demo model all use these).
 KNOWN_MARKERS = (("<think>", "</think>"),)
+
+# Names a request may not pass in chat_template_kwargs: apply_chat_template's own
+# parameters (the server sets them) and the variables the template is rendered with.
+RESERVED_TEMPLATE_KWARGS = frozenset(
+    set(inspect.signature(PreTrainedTokenizerBase.apply_chat_template).parameters)
+    - {"self", "kwargs", "chat_template"}
+) | {"messages", "bos_token", "eos_token", "raise_exception", "strftime_now"}
 
 
 def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
@@ -62,30 +69,35 @@ class PromptRenderer:
             end_ids=tuple(encode(end, add_special_tokens=False)),
         )
 
-    def render_chat(self, messages: list[ChatMessage],
-                    template_kwargs: dict[str, Any]) -> list[int]:
+    def render_chat(self, messages: list[ChatMessage], template_kwargs: dict[str, Any],
+                    chat_template: str | None = None) -> list[int]:
+        """`chat_template` replaces the model's (the service allows it only when trusted)."""
         conversation = [{"role": _role(m), "content": m.text} for m in messages]
-        if "add_generation_prompt" in template_kwargs or "tokenize" in template_kwargs:
-            raise BadRequestError("chat_template_kwargs may not set add_generation_prompt or "
-                                  "tokenize", param="chat_template_kwargs")
+        reserved = sorted(RESERVED_TEMPLATE_KWARGS.intersection(template_kwargs))
+        if reserved:
+            raise BadRequestError(f"chat_template_kwargs may not set {', '.join(reserved)}: "
+                                  "the server sets them", param="chat_template_kwargs")
         try:
             rendered = self.tokenizer.apply_chat_template(
-                conversation, add_generation_prompt=True, tokenize=False, **template_kwargs
+                conversation, add_generation_prompt=True, tokenize=False,
+                chat_template=chat_template, **template_kwargs
             )
-        except TemplateError as exc:
-            raise BadRequestError(f"chat template failed: {exc}", param="messages") from exc
-        assert isinstance(rendered, str)
+        except Exception as exc:  # jinja, or a kwarg of the wrong type: the request's input
+            raise BadRequestError(f"chat template failed: {type(exc).__name__}: {exc}",
+                                  param="messages") from exc
+        if not isinstance(rendered, str):
+            raise BadRequestError("chat template did not render text", param="messages")
         return list(self.tokenizer.encode(rendered, add_special_tokens=False))
 
     def render_text(self, prompt: str) -> list[int]:
         return list(self.tokenizer.encode(prompt, add_special_tokens=False))
 
-    def validate_token_ids(self, token_ids: list[int]) -> list[int]:
+    def validate_token_ids(self, token_ids: list[int], param: str = "prompt") -> list[int]:
         vocab_size = len(self.tokenizer)
         for token_id in token_ids:
-            if token_id >= vocab_size:
+            if not 0 <= token_id < vocab_size:
                 raise BadRequestError(f"token id {token_id} is out of the vocabulary "
-                                      f"(size {vocab_size})", param="prompt")
+                                      f"(ids 0 to {vocab_size - 1})", param=param)
         return token_ids
 
 
@@ -94,17 +106,20 @@ def _role(message: ChatMessage) -> str:
     return "system" if message.role == "developer" else message.role
 
 
-def output_budget(num_prompt_tokens: int, requested: int | None, max_model_len: int) -> int:
+def output_budget(num_prompt_tokens: int, requested: int | None, max_model_len: int,
+                  min_tokens: int = 0) -> int:
     """Output tokens for a request, or a 400 that gives both numbers."""
     room = max_model_len - num_prompt_tokens
     if room <= 0:
         raise ContextLengthError(
             f"the prompt has {num_prompt_tokens} tokens but the model's context is "
             f"{max_model_len} tokens", param="messages")
-    if requested is None:
-        return room
-    if requested > room:
+    if requested is not None and requested > room:
         raise ContextLengthError(
             f"max_tokens is {requested} but only {room} tokens fit after the prompt's "
             f"{num_prompt_tokens} in the model's context of {max_model_len}", param="max_tokens")
-    return requested
+    max_tokens = room if requested is None else requested
+    if min_tokens > max_tokens:
+        raise BadRequestError(f"min_tokens ({min_tokens}) is above max_tokens ({max_tokens})",
+                              param="min_tokens")
+    return max_tokens

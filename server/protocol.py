@@ -12,9 +12,37 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from server.errors import UnsupportedError
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # vLLM's server takes seeds in this range
+MAX_TOKEN_ID = 2**31 - 1  # larger ids cannot be a token of any vocabulary
+MAX_TOP_K = 2**31 - 1  # any top_k at or above the vocabulary size means "all tokens"
+
+
+def _check_encodable(value: Any, where: str) -> None:
+    """Strings must be UTF-8-encodable: JSON lets a lone surrogate escape through."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where} is not valid text (a lone surrogate escape such as "
+                             f"\\ud800)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_encodable(key, where)
+            _check_encodable(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_encodable(item, f"{where}.{i}")
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="after")
+    def _text_is_encodable(self) -> Any:
+        for name, value in self:
+            if not isinstance(value, BaseModel):  # nested models check themselves
+                _check_encodable(value, name)
+        return self
 
 
 class TextPart(_Model):
@@ -46,6 +74,8 @@ class StreamOptions(_Model):
 
 NonNegInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
+TokenId = Annotated[int, Field(ge=0, le=MAX_TOKEN_ID)]
+StopString = Annotated[str, Field(min_length=1)]
 
 
 class SamplingFields(_Model):
@@ -55,13 +85,13 @@ class SamplingFields(_Model):
     max_tokens: PositiveInt | None = None
     temperature: float | None = Field(None, ge=0, le=2)  # unset: the server's default
     top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int = Field(0, ge=-1)
+    top_k: int = Field(0, ge=-1, le=MAX_TOP_K)
     min_p: float = Field(0.0, ge=0, le=1)
     presence_penalty: float = Field(0.0, ge=-2, le=2)
     frequency_penalty: float = Field(0.0, ge=-2, le=2)
     repetition_penalty: float = Field(1.0, gt=0, le=2)
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
+    stop: StopString | list[StopString] | None = None
     n: int = Field(1, ge=1, le=16)
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
     stream: bool = False
@@ -69,7 +99,7 @@ class SamplingFields(_Model):
     user: str | None = None
     ignore_eos: bool = False
     min_tokens: NonNegInt = 0
-    stop_token_ids: list[NonNegInt] | None = None
+    stop_token_ids: list[TokenId] | None = None
 
     @property
     def stop_list(self) -> list[str]:
@@ -85,7 +115,8 @@ class SamplingFields(_Model):
     @classmethod
     def _token_ids(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for key in value or {}:
-            if not key.isdigit():
+            # str.isdigit() alone passes "²", which int() then refuses.
+            if not (key.isascii() and key.isdigit()) or int(key) > MAX_TOKEN_ID:
                 raise ValueError(f"keys must be token ids, got {key!r}")
         return value
 
@@ -120,6 +151,7 @@ class ChatCompletionRequest(SamplingFields):
     thinking_token_budget: int | None = Field(None, ge=-1)  # vLLM's name; -1 = unlimited
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
+    chat_template: str | None = None  # refused unless --trust-request-chat-template
     logprobs: bool | None = None
     top_logprobs: int | None = None
     tools: list[Any] | None = None
@@ -143,7 +175,7 @@ class ChatCompletionRequest(SamplingFields):
 
 
 class CompletionRequest(SamplingFields):
-    prompt: str | list[int] | list[str] | list[list[int]]
+    prompt: str | list[TokenId] | list[str] | list[list[TokenId]]
     max_tokens: PositiveInt | None = 16
     echo: bool = False
     suffix: str | None = None

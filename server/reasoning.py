@@ -90,6 +90,11 @@ class ReasoningSplitter:
     def reasoning_ended(self) -> bool:
         return self.phase is Phase.CONTENT
 
+    @property
+    def end_marker_seen(self) -> bool:
+        """Whether the end marker's token ids have gone by (thinking closed, by id)."""
+        return self._reasoning_end_at is not None
+
     def feed(self, text: str, token_ids: Sequence[int]) -> Split:
         self._count(token_ids)
         out = Split()

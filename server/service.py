@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from server import __version__
-from server.budget import Budget, BudgetController, SpliceTokens, resolve_budget
+from server.budget import Budget, BudgetController, BudgetRequest, SpliceTokens, resolve_budget
 from server.engine import Engine, GenerationParams
 from server.errors import BadRequestError, ModelNotFoundError
-from server.generation import ChoiceRun, Usage, run_choices
+from server.generation import ChoiceRun, Usage, run_choices, wrap_seed
 from server.metrics import Metrics, RequestRecord
 from server.prompts import PromptRenderer, output_budget
 from server.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest, SamplingFields
@@ -108,10 +108,8 @@ class Service:
 
     def chat(self, request: ChatCompletionRequest, request_id: str) -> RequestRun:
         self._check_model(request.model)
-        messages = [_without_reasoning(m, self.renderer) for m in request.messages]
-        prompt_ids = self.renderer.render_chat(messages, request.chat_template_kwargs or {})
+        prompt_ids, in_reasoning = self._render(request)
         markers = self.renderer.markers
-        in_reasoning = markers is not None and markers.prompt_opens_thinking(prompt_ids)
         encoder = ChatEncoder(
             self._envelope("chatcmpl", "chat.completion.chunk" if request.stream
                            else "chat.completion"),
@@ -119,33 +117,49 @@ class Service:
             include_reasoning=request.include_reasoning,
         )
         max_tokens = output_budget(len(prompt_ids), request.output_limit,
-                                   self.engine.max_model_len)
+                                   self.engine.max_model_len, request.min_tokens)
         budget = self._budget(request, max_tokens, in_reasoning)
         record = RequestRecord(request_id, "chat.completions", request.stream)
         return self._run(request, prompt_ids, encoder, max_tokens,
                          lambda: ReasoningSplitter(markers, in_reasoning=in_reasoning),
                          budget, record, has_markers=markers is not None)
 
+    def _render(self, request: ChatCompletionRequest) -> tuple[list[int], bool]:
+        """The prompt's ids, and whether it leaves the model inside a think block."""
+        messages = [_without_reasoning(m, self.renderer) for m in request.messages]
+        kwargs = dict(request.chat_template_kwargs or {})
+        template = request.chat_template or kwargs.pop("chat_template", None)
+        if template is not None and not self.settings.trust_request_chat_template:
+            raise BadRequestError("a chat template per request is refused: the server was "
+                                  "started without --trust-request-chat-template",
+                                  param="chat_template")
+        if request.thinking_token_budget == 0 and "enable_thinking" not in kwargs:
+            # A budget of 0 means no thinking: the template's own switch where it has
+            # one (the demo model, Qwen3); else the controller closes thinking at once.
+            kwargs["enable_thinking"] = False
+        prompt_ids = self.renderer.render_chat(messages, kwargs, template)
+        markers = self.renderer.markers
+        return prompt_ids, markers is not None and markers.prompt_opens_thinking(prompt_ids)
+
     def _budget(self, request: ChatCompletionRequest, max_tokens: int,
                 in_reasoning: bool) -> Budget:
-        fields = request.budget_forcing.model_dump() if request.budget_forcing else {}
-        if fields.get("max_thinking_tokens") is None:
-            if request.thinking_token_budget is not None and request.thinking_token_budget >= 0:
-                fields["max_thinking_tokens"] = max(1, request.thinking_token_budget)
-            elif request.reasoning_effort is not None:
-                efforts = self.settings.reasoning_effort_budgets
-                fields["max_thinking_tokens"] = efforts[request.reasoning_effort]
+        effort = request.reasoning_effort
+        asked = BudgetRequest(
+            fields=request.budget_forcing.model_dump() if request.budget_forcing else {},
+            thinking_token_budget=request.thinking_token_budget, effort=effort,
+            effort_cap=None if effort is None else self.settings.reasoning_effort_budgets[effort])
+        markers = self.renderer.markers
+        off_reason = None
+        if not in_reasoning:
+            off_reason = ("the model has no think markers" if markers is None else
+                          "thinking is off for this prompt (the chat template did not open it)")
         try:
-            budget = resolve_budget(fields, self.settings.budget_defaults(), max_tokens,
-                                    explicit_max_tokens=request.output_limit is not None)
+            return resolve_budget(asked, self.settings.budget_defaults(), max_tokens,
+                                  explicit_max_tokens=request.output_limit is not None,
+                                  num_end_marker_tokens=len(markers.end_ids) if markers else 1,
+                                  thinking_off_reason=off_reason)
         except ValueError as exc:
             raise BadRequestError(str(exc), param="budget_forcing") from exc
-        if budget.is_active and not in_reasoning:
-            why = ("the model has no think markers" if self.renderer.markers is None
-                   else "thinking is off for this prompt (the chat template did not open it)")
-            raise BadRequestError(f"a thinking budget cannot apply: {why}",
-                                  param="budget_forcing")
-        return budget
 
     def completion(self, request: CompletionRequest, request_id: str) -> RequestRun:
         self._check_model(request.model)
@@ -154,7 +168,7 @@ class Service:
             raise BadRequestError("the prompt is empty", param="prompt")
         encoder = CompletionEncoder(self._envelope("cmpl", "text_completion"))
         max_tokens = output_budget(len(prompt_ids), request.output_limit,
-                                   self.engine.max_model_len)
+                                   self.engine.max_model_len, request.min_tokens)
         record = RequestRecord(request_id, "completions", request.stream)
         return self._run(request, prompt_ids, encoder, max_tokens,
                          lambda: ReasoningSplitter(None, in_reasoning=False), Budget(), record,
@@ -176,6 +190,7 @@ class Service:
              new_splitter: Any, budget: Budget, record: RequestRecord, *,
              has_markers: bool) -> RequestRun:
         request_id = encoder.envelope.id
+        self._check_token_ids(request)
         tokens = self._splice_tokens(budget)
         markers = self.renderer.markers
         end_marker_id = markers.end_ids[0] if markers and len(markers.end_ids) == 1 else None
@@ -187,8 +202,15 @@ class Service:
                       end_marker_id=end_marker_id)
             for i in range(request.n)
         ]
+        self.engine.check_params(choices[0].params)  # vLLM's checks, before any output
         return RequestRun(encoder, choices, len(prompt_ids), request.include_usage, has_markers,
                           record, self.metrics)
+
+    def _check_token_ids(self, request: SamplingFields) -> None:
+        ids = {"stop_token_ids": request.stop_token_ids or [],
+               "logit_bias": [int(k) for k in request.logit_bias or {}]}
+        for param, token_ids in ids.items():
+            self.renderer.validate_token_ids(token_ids, param=param)
 
     def _splice_tokens(self, budget: Budget) -> SpliceTokens:
         markers = self.renderer.markers
@@ -216,7 +238,7 @@ def _without_reasoning(message: ChatMessage, renderer: PromptRenderer) -> ChatMe
 def _params(request: SamplingFields, max_tokens: int, index: int,
             settings: Settings) -> GenerationParams:
     # Each choice is its own engine request; like vLLM's n>1, choice i gets seed + i.
-    seed = None if request.seed is None else request.seed + index
+    seed = None if request.seed is None else wrap_seed(request.seed + index)
     bias = {int(k): v for k, v in request.logit_bias.items()} if request.logit_bias else None
     return GenerationParams(
         max_tokens=max_tokens,

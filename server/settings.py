@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         "reasoning (vLLM >= 0.16), or both.",
     )
 
+    trust_request_chat_template: bool = Field(
+        False, description="Let requests replace the chat template (`chat_template`); "
+        "refused with a 400 by default, as vLLM does.")
+
     # --- budget forcing: server-wide defaults for a request's `budget_forcing` ---
     budget_min_thinking_tokens: int | None = Field(
         None, ge=0, description="Default minimum thinking: earlier attempts to stop get the wait "
@@ -125,6 +129,14 @@ class Settings(BaseSettings):
     keepalive_s: float = Field(
         15.0, gt=0, description="Seconds between SSE keep-alive comments while the engine is busy."
     )
+
+    @model_validator(mode="after")
+    def _budget_defaults_agree(self) -> Settings:
+        low, cap = self.budget_min_thinking_tokens, self.budget_max_thinking_tokens
+        if low is not None and cap is not None and low > cap:
+            raise ValueError(f"--budget-min-thinking-tokens ({low}) is above "
+                             f"--budget-max-thinking-tokens ({cap})")
+        return self
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ import pytest
 from server.budget import (
     Budget,
     BudgetController,
+    BudgetRequest,
     Ending,
     Segment,
     SpliceTokens,
@@ -89,27 +90,113 @@ def test_user_stop_ends_the_choice() -> None:
     assert c.end_segment(5, Ending.STOP).finish_reason == "stop"
 
 
-def test_zero_room_forces_the_close_before_any_segment() -> None:
+def test_no_room_for_the_close_text_closes_with_the_marker_alone() -> None:
+    # 10 tokens, 8 reserved: the 4-token close text cannot fit, the 1-token marker can.
     c = controller(max_tokens=10, max_thinking_tokens=5, answer_tokens=8)
-    plan = c.next_segment()
-    assert isinstance(plan, Step) and plan.splice is not None and c.forced_close
+    assert segment(c).max_tokens == 1
+    step = c.end_segment(1, Ending.LENGTH)
+    assert step.splice is not None and step.splice.token_ids == (9,) and c.forced_close
+    assert step.splice.visible_text == ""
+    assert segment(c).max_tokens == 8  # the reserve, whole
+
+
+def test_max_tokens_below_the_marker_ends_without_a_segment() -> None:
+    c = controller(max_tokens=1, max_thinking_tokens=5)
+    step = c.next_segment()  # bound 0: the marker alone closes, and fills max_tokens
+    assert isinstance(step, Step) and step.splice is not None and step.splice.token_ids == (9,)
+    assert c.next_segment() == Step(finish_reason="length")
+
+
+def test_a_wait_that_does_not_fit_below_the_bound_is_skipped() -> None:
+    c = controller(max_tokens=100, min_thinking_tokens=90, answer_tokens=0)
+    # bound: 100 - 4 (close) = 96; at 95 thinking tokens a 2-token wait cannot fit
+    c.end_segment(40, Ending.END_MARKER)  # wait "Wait" (1 token)
+    step = c.end_segment(54, Ending.END_MARKER)
+    assert step.splice is not None and step.splice.token_ids == (9,)  # the stop stands
+    assert c.num_thinking_tokens == 40 + 1 + 54 + 1 and c.num_waits == 1
+
+
+def test_zero_cap_closes_at_once_with_the_marker_alone() -> None:
+    c = controller(max_thinking_tokens=0)
+    step = c.next_segment()
+    assert isinstance(step, Step) and step.splice is not None
+    assert step.splice.token_ids == (9,) and step.splice.visible_text == ""
+
+
+def test_answer_reserve_alone_bounds_thinking() -> None:
+    c = controller(max_tokens=48, answer_tokens=16)
+    assert segment(c).max_tokens == 48 - 16 - 4 and not segment(c).stop_on_end_marker
+
+
+def test_cap_without_minimum_lets_the_model_close_thinking_itself() -> None:
+    c = controller(max_tokens=1000, max_thinking_tokens=500)
+    plan = segment(c)
+    assert plan.max_tokens == 500 and not plan.stop_on_end_marker
+    # The model closed thinking after 120 tokens and answered 380 in the same segment.
+    step = c.end_segment(500, Ending.LENGTH, num_thinking_tokens=120)
+    assert step == Step() and not c.thinking and not c.forced_close
+    assert c.num_thinking_tokens == 120
+    assert segment(c) == Segment(max_tokens=500, stop_on_end_marker=False)
+
+
+def resolve(fields: dict[str, object], defaults: dict[str, object] | None = None,
+            max_tokens: int = 500, **request: object) -> object:
+    return resolve_budget(BudgetRequest(fields, **request),  # type: ignore[arg-type]
+                          defaults or {}, max_tokens, explicit_max_tokens=True)
 
 
 @pytest.mark.parametrize(("fields", "words"), [
     ({"min_thinking_tokens": 300, "max_thinking_tokens": 200}, "above max_thinking_tokens"),
     ({"max_thinking_tokens": 200, "answer_tokens": 500}, "below max_tokens"),
     ({"min_thinking_tokens": 450, "answer_tokens": 100}, "exceed max_tokens"),
+    ({"min_thinking_tokens": 500}, "exceed max_tokens"),  # the end marker needs one
 ])
 def test_conflicts_name_the_fields(fields: dict[str, object], words: str) -> None:
     with pytest.raises(ValueError, match=words):
-        resolve_budget(fields, {}, max_tokens=500, explicit_max_tokens=True)
+        resolve(fields)
 
 
 def test_defaults_fill_unset_fields_and_shrink_for_small_max_tokens() -> None:
     defaults = {"min_thinking_tokens": None, "max_thinking_tokens": 64, "wait_text": "Hmm",
                 "max_waits": 3, "close_text": "Done.", "answer_tokens": 256}
-    budget = resolve_budget({"min_thinking_tokens": 8}, defaults, max_tokens=100,
-                            explicit_max_tokens=True)
+    budget = resolve({"min_thinking_tokens": 8}, defaults, max_tokens=100)
+    assert isinstance(budget, Budget)
     assert budget.max_thinking_tokens == 64 and budget.wait_texts == ("Hmm",)
     assert budget.answer_tokens == 50  # a default takes at most half of max_tokens
-    assert not resolve_budget({}, {**defaults, "max_thinking_tokens": None}, 100, True).is_active
+    assert not resolve({}, {**defaults, "max_thinking_tokens": None}, 100).is_active  # type: ignore[attr-defined]
+
+
+DEFAULTS = {"min_thinking_tokens": None, "max_thinking_tokens": 40, "answer_tokens": 256}
+
+
+def test_explicit_unlimited_lifts_the_default_cap_and_the_effort() -> None:
+    assert not resolve({}, DEFAULTS, thinking_token_budget=-1).is_active  # type: ignore[attr-defined]
+    budget = resolve({"min_thinking_tokens": 100}, DEFAULTS, 2000, thinking_token_budget=-1,
+                     effort="low", effort_cap=16)
+    assert isinstance(budget, Budget) and budget.max_thinking_tokens is None
+
+
+def test_a_default_that_cannot_apply_is_dropped() -> None:
+    # An explicit minimum above the default cap lifts the cap ...
+    budget = resolve({"min_thinking_tokens": 100}, DEFAULTS, 2000)
+    assert isinstance(budget, Budget) and budget.max_thinking_tokens is None
+    # ... the default reserve shrinks to leave the minimum its room ...
+    budget = resolve({"min_thinking_tokens": 90}, {"answer_tokens": 256}, 100)
+    assert isinstance(budget, Budget) and budget.answer_tokens == 9
+    # ... and with thinking off, defaults simply do not apply.
+    off = resolve_budget(BudgetRequest({}), DEFAULTS, 500, explicit_max_tokens=False,
+                         thinking_off_reason="thinking is off")
+    assert not off.is_active
+
+
+def test_an_explicit_budget_that_cannot_apply_is_a_400() -> None:
+    with pytest.raises(ValueError, match="thinking is off"):
+        resolve_budget(BudgetRequest({"max_thinking_tokens": 10}), {}, 500,
+                       explicit_max_tokens=False, thinking_off_reason="thinking is off")
+    with pytest.raises(ValueError, match="reasoning_effort 'low'"):
+        resolve({"min_thinking_tokens": 100}, {}, 2000, effort="low", effort_cap=16)
+
+
+def test_an_answer_reserve_alone_is_a_budget_and_a_default_one_is_not() -> None:
+    assert resolve({"answer_tokens": 16}, {}, 48).is_active  # type: ignore[attr-defined]
+    assert not resolve({}, {"answer_tokens": 256}, 48).is_active  # type: ignore[attr-defined]

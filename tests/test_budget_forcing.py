@@ -153,6 +153,9 @@ def test_stop_still_applies(http: httpx.Client) -> None:
     ({"budget_forcing": {"min_thinking": 10}}, "budget_forcing.min_thinking"),
     ({"budget_forcing": {"wait_text": ""}}, "budget_forcing.wait_text"),
     ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+    ({"reasoning_effort": "low", "budget_forcing": {"min_thinking_tokens": 100}},
+     "reasoning_effort 'low'"),
+    ({"max_tokens": 10, "min_tokens": 20}, "min_tokens"),
 ])
 def test_conflicts_are_400s_that_say_which(http: httpx.Client, fields: dict[str, Any],
                                            words: str) -> None:
@@ -171,3 +174,73 @@ def test_disconnect_during_a_continuation_aborts_everything(server: RunningServe
             if '"Wait"' in line:
                 break  # inside a continuation segment
     assert wait_until_idle(http, timeout_s=3) < 3
+
+
+QUESTION = [{"role": "user", "content": "What is 457 + 386?"}]
+LONG_WAIT = ("Wait, let me check this again very carefully, step by step, from the very "
+             "beginning, column by column, and make sure that nothing at all was missed")
+
+
+@pytest.mark.parametrize(("fields", "limit", "reserve"), [
+    ({"max_tokens": 1, "budget_forcing": {"max_thinking_tokens": 5}}, 1, 0),
+    ({"max_tokens": 16, "reasoning_effort": "low"}, 16, 8),
+    ({"max_tokens": 48, "budget_forcing": {"answer_tokens": 16}}, 48, 16),
+    ({"max_tokens": 300, "budget_forcing": {"min_thinking_tokens": 240, "answer_tokens": 10,
+                                            "wait_text": LONG_WAIT}}, 300, 10),
+    ({"max_tokens": 60, "budget_forcing": {"min_thinking_tokens": 20, "max_thinking_tokens": 30,
+                                           "answer_tokens": 20}}, 60, 20),
+])
+def test_spliced_text_always_fits_and_the_reserve_holds(
+        http: httpx.Client, fields: dict[str, Any], limit: int, reserve: int) -> None:
+    whole = chat(http, messages=QUESTION, **fields)
+    parts = stream(http, messages=QUESTION, **fields)
+    usage = whole["usage"]
+    assert parts["usage"] == usage and parts["content"].get(0, "") == message(whole)["content"]
+    assert usage["completion_tokens"] <= limit
+    num_answer_tokens = usage["completion_tokens"] - usage["completion_tokens_details"][
+        "reasoning_tokens"]
+    # The answer had its whole reserve: it used it all (length) or ended on its own.
+    assert num_answer_tokens >= reserve or whole["choices"][0]["finish_reason"] == "stop"
+    if reserve:
+        assert message(whole)["content"] and usage["budget_forcing"]["forced_closes"] <= 1
+    assert "</think>" not in message(whole)["content"] + message(whole)["reasoning_content"]
+
+
+def test_a_cap_that_never_binds_changes_nothing(http: httpx.Client) -> None:
+    fields = {"messages": QUESTION, "seed": 1, "min_tokens": 300, "temperature": 1}
+    plain = chat(http, **fields)
+    capped = chat(http, **fields, budget_forcing={"max_thinking_tokens": 1000})
+    assert capped["usage"]["budget_forcing"] == {
+        "waits_inserted": 0, "forced_closes": 0,
+        "thinking_tokens": plain["usage"]["completion_tokens_details"]["reasoning_tokens"]}
+    assert message(capped) == message(plain)
+    assert capped["usage"]["completion_tokens"] == plain["usage"]["completion_tokens"] >= 300
+    streamed = stream(http, **fields, thinking_token_budget=1000)
+    assert "".join(streamed["reasoning"][0]) == message(plain)["reasoning_content"]
+    assert streamed["content"][0] == message(plain)["content"]
+
+
+def test_a_user_stop_on_the_end_marker_is_the_same_with_a_budget(http: httpx.Client) -> None:
+    plain = chat(http, messages=QUESTION, stop=["</think>"])
+    assert plain["choices"][0]["finish_reason"] == "stop" and message(plain)["content"] == ""
+    for budget in ({"min_thinking_tokens": 100}, {"max_thinking_tokens": 1000}):
+        forced = chat(http, messages=QUESTION, stop=["</think>"], budget_forcing=budget)
+        assert message(forced) == message(plain), budget
+        assert forced["choices"][0]["finish_reason"] == "stop"
+        assert forced["usage"]["completion_tokens"] == plain["usage"]["completion_tokens"]
+
+
+def test_unlimited_lifts_the_effort_cap(http: httpx.Client) -> None:
+    response = chat(http, messages=QUESTION, thinking_token_budget=-1, reasoning_effort="low",
+                    budget_forcing={"min_thinking_tokens": 100})
+    assert response["usage"]["budget_forcing"]["forced_closes"] == 0  # low would cap at 16
+    assert response["usage"]["completion_tokens_details"]["reasoning_tokens"] > 16
+
+
+def test_a_zero_budget_means_no_thinking(http: httpx.Client) -> None:
+    # The demo template has an enable_thinking switch: a budget of 0 turns thinking off.
+    response = chat(http, messages=QUESTION, thinking_token_budget=0)
+    assert response["usage"]["completion_tokens_details"]["reasoning_tokens"] == 0
+    assert message(response)["content"] and not message(response).get("reasoning_content")
+    parts = stream(http, messages=QUESTION, thinking_token_budget=0)
+    assert not parts["reasoning"] and parts["content"][0] == message(response)["content"]

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from safetensors import safe_open
 
@@ -16,6 +17,7 @@ from distill.evaluate import evaluate
 from tests.conftest import API_KEY, REPO, RunningServer, start_server, stop_server
 
 NUM_PROBLEMS = 200
+DEFAULT_CAP = 1000
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,10 @@ def int8_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def int8_server(int8_model: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("int8-server") / "server.log"
-    running = start_server(["--model", str(int8_model)], log_path)
+    # A server default budget too (a cap far above the demo's thinking): the accuracy
+    # test also shows that a cap that never binds changes nothing.
+    running = start_server(["--model", str(int8_model), "--budget-max-thinking-tokens",
+                            str(DEFAULT_CAP)], log_path)
     yield running
     stop_server(running)
 
@@ -57,3 +62,21 @@ def test_int8_accuracy_within_two_points_of_bf16(server: RunningServer,
     assert int8["accuracy"] >= bf16["accuracy"] - 0.02, (bf16, int8)
     assert int8["share_with_reasoning_and_content"] >= 0.95
     assert "CPUInt8ScaledMMLinearKernel" in int8_server.log()
+
+
+def test_a_server_default_budget_yields_where_it_cannot_apply(int8_server: RunningServer) -> None:
+    def usage(**fields: object) -> dict[str, object]:
+        body = {"messages": [{"role": "user", "content": "What is 12 + 34?"}],
+                "temperature": 0, **fields}
+        response = httpx.post(f"{int8_server.v1}/chat/completions", json=body, timeout=120)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["usage"])
+
+    assert usage()["budget_forcing"] == {"waits_inserted": 0, "forced_closes": 0,
+                                         "thinking_tokens": usage()["completion_tokens_details"][
+                                             "reasoning_tokens"]}
+    # Thinking switched off by the template: the default is dropped, not a 400.
+    off = usage(chat_template_kwargs={"enable_thinking": False})
+    assert "budget_forcing" not in off and off["completion_tokens_details"] == {
+        "reasoning_tokens": 0}
+    assert "budget_forcing" not in usage(thinking_token_budget=-1)  # explicit "unlimited"
