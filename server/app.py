@@ -7,10 +7,12 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from server import __version__
+from server.admission import Admission, AdmissionMiddleware
 from server.engine import Engine
 from server.errors import install_handlers
 from server.metrics import Metrics
@@ -55,9 +57,30 @@ def create_app(settings: Settings) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.service = None
-    app.state.metrics = Metrics(settings.model_name)
-    app.add_middleware(RequestIdMiddleware)
+    app.state.admission = Admission(settings.max_concurrent_requests,
+                                    settings.max_queued_requests)
+    app.state.metrics = Metrics(settings.model_name, app.state.admission)
+    app.add_middleware(AdmissionMiddleware, admission=app.state.admission,
+                       max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: its header is on 413s and 429s too
     install_handlers(app)
     app.include_router(public)
     app.include_router(v1)
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every body; this server answers 400 (errors.py)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -73,6 +73,8 @@ class Engine:
     def __init__(self, engine_kwargs: dict[str, Any]) -> None:
         self._engine_kwargs = engine_kwargs
         self._llm: Any = None
+        self._active: set[str] = set()  # request ids in the engine, for abort_all
+        self._closing = False
 
     def start(self) -> None:
         # Imported here so that importing the server package never loads vLLM.
@@ -123,7 +125,10 @@ class Engine:
         from vllm.v1.engine.exceptions import EngineDeadError
 
         llm = self._require()
+        if self._closing:
+            raise EngineUnavailableError("the server is shutting down")
         sampling = self.check_params(params, stream=stream)
+        self._active.add(request_id)
         try:
             async for out in llm.generate(
                 TokensPrompt(prompt_token_ids=prompt_ids), sampling, request_id
@@ -146,6 +151,16 @@ class Engine:
             if isinstance(exc, (VLLMClientError, OverflowError)):
                 raise BadRequestError(f"the engine rejected the request: {exc}") from exc
             raise
+        finally:
+            self._active.discard(request_id)
+
+    async def abort_all(self) -> int:
+        """Aborts every request in the engine and refuses new ones (the end of a drain)."""
+        self._closing = True
+        request_ids = list(self._active)
+        if request_ids and self._llm is not None:
+            await self._llm.abort(request_ids)
+        return len(request_ids)
 
     @staticmethod
     def check_params(params: GenerationParams, *, stream: bool = False) -> Any:

@@ -91,14 +91,26 @@ def exception_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0]
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    errors = exc.errors()
+    # Of a union's branch errors, an undecodable string is the one that explains.
+    first = next((e for e in errors if e.get("type") == "string_unicode"), errors[0])
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and not _is_branch_tag(p)]
+    if first.get("type") == "string_unicode":
+        return (f"'{'.'.join(loc)}' is not valid text (a lone surrogate escape such as "
+                f"\\ud800)", ".".join(loc) or None)
     if first.get("type") == "json_invalid":
         return f"request body is not valid JSON: {first.get('msg')}", None
     param = ".".join(loc) or None
     where = f"'{param}': " if param else ""
     return f"{where}{first.get('msg', 'invalid value')}", param
 
+
+def _is_branch_tag(part: object) -> bool:
+    """pydantic's names of union branches in an error's location ('list[str]', 'str')."""
+    return isinstance(part, str) and ("[" in part or "-" in part or part in _TYPE_TAGS)
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
 ENDPOINTS = {"/v1/chat/completions": "chat.completions", "/v1/completions": "completions"}
 

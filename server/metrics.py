@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from server.errors import AhaError, ClientGone
+from server.errors import ENDPOINTS, AhaError, ClientGone
 from server.generation import ChoiceEvent, Usage
 
 request_log = logging.getLogger("aha.requests")
@@ -60,8 +61,14 @@ class RequestRecord:
             self.status = exc.status_code if isinstance(exc, AhaError) else 500
 
 
+class QueueState(Protocol):
+    num_running: int
+    num_waiting: int
+
+
 class Metrics:
-    def __init__(self, model_name: str, registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(self, model_name: str, queue: QueueState | None = None,
+                 registry: CollectorRegistry = REGISTRY) -> None:
         self.model_name = model_name
         labels = ["model_name"]
         self.time_to_first_reasoning = Histogram(
@@ -90,6 +97,14 @@ class Metrics:
         self.disconnects = Counter("aha_client_disconnects",
                                    "Clients that left before their answer was complete.",
                                    labels, registry=registry)
+        self.shed_requests = Counter(
+            "aha_requests_shed", "Requests refused by a limit before they ran (reason: "
+            "rate_limit_exceeded, request_too_large, server_draining).",
+            [*labels, "reason"], registry=registry)
+        waiting = Gauge("aha_requests_waiting", "Requests waiting for a slot "
+                        "(--max-concurrent-requests).", labels, registry=registry)
+        if queue is not None:
+            waiting.labels(model_name).set_function(lambda: queue.num_waiting)
 
     def started(self) -> None:
         self.in_flight.labels(self.model_name).inc()
@@ -113,6 +128,12 @@ class Metrics:
                 self.waits.labels(model).inc(usage.budget_forcing["waits_inserted"])
                 self.forced_closes.labels(model).inc(usage.budget_forcing["forced_closes"])
         _log(record, model, usage)
+
+    def shed(self, reason: str, path: str, status: int) -> None:
+        """A request refused by a limit (body size, queue, drain), before it was parsed."""
+        self.shed_requests.labels(self.model_name, reason).inc()
+        if (endpoint := ENDPOINTS.get(path)) is not None:
+            self.rejected(endpoint, status)
 
     def rejected(self, endpoint: str, status: int) -> None:
         """A request refused before it ran (validation, auth, unknown model)."""

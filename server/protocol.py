@@ -175,12 +175,25 @@ class ChatCompletionRequest(SamplingFields):
 
 
 class CompletionRequest(SamplingFields):
-    prompt: str | list[TokenId] | list[str] | list[list[TokenId]]
+    # One prompt per request: a list of prompts is accepted only when it holds one.
+    prompt: Annotated[str, Field(min_length=1)] | Annotated[list[TokenId], Field(min_length=1)] \
+        | Annotated[list[str], Field(min_length=1, max_length=1)] \
+        | Annotated[list[list[TokenId]], Field(min_length=1, max_length=1)]
     max_tokens: PositiveInt | None = 16
     echo: bool = False
     suffix: str | None = None
     logprobs: NonNegInt | None = None
     best_of: PositiveInt | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_prompt(cls, data: Any) -> Any:
+        prompt = data.get("prompt") if isinstance(data, dict) else None
+        if isinstance(prompt, list) and len(prompt) > 1 and \
+                all(isinstance(p, (str, list)) for p in prompt):
+            raise UnsupportedError("batched prompts are not supported; send one prompt per "
+                                   "request (use n for several completions)", param="prompt")
+        return data
 
     @model_validator(mode="after")
     def _unsupported(self) -> CompletionRequest:
@@ -192,3 +205,16 @@ class CompletionRequest(SamplingFields):
     @property
     def output_limit(self) -> int | None:
         return self.max_tokens
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """Every error body (documented in /openapi.json for each status a route returns)."""
+
+    error: ErrorDetail

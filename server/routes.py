@@ -12,12 +12,21 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sse_starlette import EventSourceResponse
 
+from server.admission import readiness_body
 from server.errors import AuthenticationError, ClientGone, EngineUnavailableError, json_response
-from server.protocol import ChatCompletionRequest, CompletionRequest
+from server.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse
 from server.request_id import request_id_of
 from server.service import RequestRun, Service
 
 T = TypeVar("T")
+
+_ERROR = {"model": ErrorResponse}
+V1_ERRORS: dict[int | str, dict[str, Any]] = {401: _ERROR, 404: _ERROR, 503: _ERROR}
+GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A completion (JSON), or with `stream` an SSE stream of chunks",
+          "content": {"application/json": {}, "text/event-stream": {}}},
+    **{status: _ERROR for status in (400, 413, 429)},
+}
 
 
 def get_service(request: Request) -> Service:
@@ -41,14 +50,23 @@ def require_api_key(request: Request) -> None:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 public = APIRouter()
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=V1_ERRORS)
 
 
-@public.get("/health")
+@public.get("/health", responses={503: _ERROR})
 async def health(request: Request) -> Response:
     engine = get_service(request).engine
     await engine.check_health()
     return json_response({"status": "ok", "requests_in_flight": engine.num_unfinished_requests})
+
+
+@public.get("/ready", responses={503: _ERROR})
+async def ready(request: Request) -> Response:
+    """Readiness for orchestrators: 503 while starting, draining or over the queue limit."""
+    service: Service | None = getattr(request.app.state, "service", None)
+    status, body = readiness_body(request.app.state.admission,
+                                  engine_ready=service is not None and service.engine.is_ready)
+    return json_response(body, status)
 
 
 @v1.get("/models")
@@ -56,20 +74,22 @@ async def models(service: ServiceDep) -> Response:
     return json_response(service.models())
 
 
-@public.get("/metrics")
+@public.get("/metrics", responses={200: {"description": "Prometheus text format",
+                                          "content": {CONTENT_TYPE_LATEST: {}}},
+                                     401: _ERROR})
 async def metrics(request: Request) -> Response:
     if request.app.state.settings.metrics_require_key:
         require_api_key(request)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-@v1.post("/chat/completions")
+@v1.post("/chat/completions", responses=GENERATION_RESPONSES)
 async def chat_completions(body: ChatCompletionRequest, service: ServiceDep,
                            request: Request) -> Response:
     return await _respond(service.chat(body, request_id_of(request)), body.stream, request)
 
 
-@v1.post("/completions")
+@v1.post("/completions", responses=GENERATION_RESPONSES)
 async def completions(body: CompletionRequest, service: ServiceDep, request: Request) -> Response:
     return await _respond(service.completion(body, request_id_of(request)), body.stream, request)
 

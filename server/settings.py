@@ -125,6 +125,18 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(
         False, description="Require the API key on /metrics too (open by default).")
 
+    # --- limits and shutdown ---
+    max_request_body_bytes: int = Field(
+        4 * 2**20, gt=0, description="Largest request body; larger ones get a 413 unread.")
+    max_concurrent_requests: int = Field(
+        256, gt=0, description="Generation requests served at once; more wait in a queue.")
+    max_queued_requests: int = Field(
+        256, ge=0, description="Requests waiting for a slot; past it a 429 with Retry-After "
+        "(and /ready says 503).")
+    drain_timeout_s: float = Field(
+        25.0, ge=0, description="On SIGTERM: seconds in-flight requests get to finish before "
+        "they are aborted (new requests get 503 meanwhile); then the server exits 0.")
+
     # --- streaming ---
     keepalive_s: float = Field(
         15.0, gt=0, description="Seconds between SSE keep-alive comments while the engine is busy."
