@@ -8,13 +8,19 @@ python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
-# The metrics tests scrape the server with a real Prometheus (Debian's package).
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+# The metrics tests scrape the server with a real Prometheus, and the playground tests
+# drive a real Chromium (Debian's packages).
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
   else
-    echo "install.sh: install Debian's 'prometheus' package (prometheus, promtool) for the metrics tests" >&2
+    echo "install.sh: install Debian's ${missing[*]} package(s) for the metrics and" \
+      "playground tests" >&2
   fi
 fi
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 
 from server import __version__
 from server.admission import Admission, AdmissionMiddleware
@@ -18,7 +19,7 @@ from server.errors import install_handlers
 from server.metrics import Metrics
 from server.prompts import PromptRenderer
 from server.request_id import RequestIdMiddleware
-from server.routes import public, v1
+from server.routes import PLAYGROUND_DIR, playground, public, v1
 from server.service import Service
 from server.settings import Settings
 
@@ -66,6 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(app)
     app.include_router(public)
     app.include_router(v1)
+    if settings.playground:
+        app.include_router(playground)
+        app.mount("/playground/assets", StaticFiles(directory=PLAYGROUND_DIR), name="assets")
     _document_400_not_422(app)
     return app
 

@@ -25,6 +25,7 @@ class ChoiceEvent:
     reasoning: str = ""
     content: str = ""
     finish_reason: str | None = None
+    budget_event: str | None = None  # "wait" or "close": this event's text was inserted
 
 
 @dataclass(slots=True)
@@ -156,7 +157,10 @@ class ChoiceRun:
         return ChoiceEvent(self.index, split.reasoning, split.content)
 
     def _splice(self, splice: Splice) -> ChoiceEvent:
-        return self._feed(splice.visible_text + splice.marker_text, list(splice.token_ids))
+        event = self._feed(splice.visible_text + splice.marker_text, list(splice.token_ids))
+        if splice.visible_text:
+            event.budget_event = "close" if splice.marker_text else "wait"
+        return event
 
 
 # Continuation segments get their own seeds so their sampling noise differs.

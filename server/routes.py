@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sse_starlette import EventSourceResponse
 
@@ -53,6 +54,21 @@ public = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=V1_ERRORS)
 
 
+PLAYGROUND_DIR = Path(__file__).resolve().parent / "playground"
+playground = APIRouter(include_in_schema=False)
+# The page loads only its own files and talks only to this server.
+PAGE_HEADERS = {"Cache-Control": "no-cache",
+                "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
+                "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"}
+
+
+@playground.get("/")
+@playground.get("/playground")
+async def playground_page() -> FileResponse:
+    """The playground: public, like llama.cpp's; its API requests need the key."""
+    return FileResponse(PLAYGROUND_DIR / "index.html", headers=PAGE_HEADERS)
+
+
 @public.get("/health", responses={503: _ERROR})
 async def health(request: Request) -> Response:
     engine = get_service(request).engine
@@ -94,13 +110,19 @@ async def completions(body: CompletionRequest, service: ServiceDep, request: Req
     return await _respond(service.completion(body, request_id_of(request)), body.stream, request)
 
 
+# nosniff: a browser may otherwise hold a stream's first bytes back to sniff its type;
+# X-Accel-Buffering: nginx in front must pass events on as they come.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                  "X-Accel-Buffering": "no"}
+
+
 async def _respond(run: RequestRun, stream: bool, request: Request) -> Response:
     request.state.run_started = True
     if stream:
         settings = request.app.state.settings
         # sse-starlette cancels the body on disconnect, which aborts the engine request.
         return EventSourceResponse(run.stream(), ping=settings.keepalive_s, sep="\n",
-                                   headers={"Cache-Control": "no-cache"})
+                                   headers=STREAM_HEADERS)
     return json_response(await _until_disconnect(run.collect(), request))
 
 

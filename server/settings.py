@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         default_factory=lambda: {"low": 256, "medium": 1024, "high": 4096},
         description="max_thinking_tokens for each reasoning_effort, as JSON.")
 
+    # --- playground ---
+    playground: bool = Field(
+        True, description="Serve the playground page at / and /playground (public; its "
+        "requests need the API key like any other). --no-playground turns it off.")
+
     # --- observability ---
     metrics_require_key: bool = Field(
         False, description="Require the API key on /metrics too (open by default).")

@@ -70,7 +70,10 @@ class ChatEncoder:
         """SSE lines for one event: reasoning, then content, then the finish."""
         out = []
         if event.reasoning and self.reasoning_fields:
-            out.append(self._chunk(event.index, self._reasoning_delta(event.reasoning)))
+            delta = self._reasoning_delta(event.reasoning)
+            if event.budget_event is not None:  # an extension: which text was inserted
+                delta["budget_event"] = event.budget_event
+            out.append(self._chunk(event.index, delta))
         if event.content:
             out.append(self._chunk(event.index, {"content": event.content}))
         if event.finish_reason is not None:

@@ -20,7 +20,9 @@ BODY = {"messages": [{"role": "user", "content": "What is 12 + 34?"}], "temperat
 @pytest.fixture(scope="module")
 def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("plain") / "server.log"
-    running = start_server(["--think-start", "", "--think-end", ""], log_path)
+    # Also the server with the playground switched off (one server, two settings).
+    running = start_server(["--think-start", "", "--think-end", "", "--no-playground"],
+                           log_path)
     yield running
     stop_server(running)
 
@@ -36,6 +38,11 @@ def test_budget_on_a_model_without_markers_is_a_400(plain_server: RunningServer)
     response = httpx.post(f"{plain_server.v1}/chat/completions", timeout=60,
                           json={**BODY, "budget_forcing": {"max_thinking_tokens": 10}})
     assert "no think markers" in assert_openai_error(response, 400, "budget_forcing")["message"]
+
+
+def test_no_playground_serves_no_page(plain_server: RunningServer) -> None:
+    for path in ("/", "/playground", "/playground/assets/playground.js"):
+        assert_openai_error(httpx.get(f"{plain_server.base_url}{path}", timeout=30), 404)
 
 
 def engine_core(server: RunningServer) -> psutil.Process:
