@@ -33,8 +33,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 def browser_page(server: RunningServer) -> Iterator[Page]:
     # The browser shares this machine's 2 cores with the engine, which uses them fully
     # while it generates: Chromium's renderer then gets its stream in one burst at the
-    # end (seen here in about half the runs; a little less with the server niced). A user's browser runs elsewhere; to behave like one,
-    # the server's processes yield the CPU to the browser while these tests run.
+    # end (in about half the runs here). A user's browser runs elsewhere; to behave more
+    # like one, the server's processes yield the CPU to the browser during these tests.
     server_processes = [psutil.Process(server.process.pid),
                         *psutil.Process(server.process.pid).children(recursive=True)]
     for process in server_processes:
