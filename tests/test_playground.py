@@ -93,10 +93,13 @@ def test_thinking_folds_when_the_answer_comes(browser_page: Page) -> None:
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
     assert page.evaluate("document.cookie") == ""
     if path := os.environ.get("AHA_SCREENSHOT"):  # the README's picture: thinking unfolded
-        page.set_viewport_size({"width": 1000, "height": 700})
+        page.set_viewport_size({"width": 1000, "height": 760})
+        page.locator("#settings-panel summary").click()
         page.locator(last_turn(page, ".thinking summary")).click()
-        page.screenshot(path=path, full_page=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=path)
         page.locator(last_turn(page, ".thinking summary")).click()
+        page.locator("#settings-panel summary").click()
         page.set_viewport_size({"width": 390, "height": 844})
 
 
