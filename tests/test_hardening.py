@@ -104,12 +104,15 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}"}
 
 
+@pytest.mark.timeout(1200)  # a hang guard: on a busy 2-core machine the run takes minutes
 def test_fuzzer_finds_no_server_error(limited_server: RunningServer, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     result = subprocess.run(
         [str(Path(sys.executable).parent / "st"), "run", f"{limited_server.base_url}/openapi.json",
          "-H", f"Authorization: Bearer {API_KEY}", "--seed", str(FUZZ_SEED),
-         "--max-examples", str(FUZZ_EXAMPLES), "--workers", "2", "--no-color",
+         # One worker: with two, schemathesis 4.32.5 sometimes fails inside hypothesis
+         # (a strategy's repr raced in another thread), on a loaded machine.
+         "--max-examples", str(FUZZ_EXAMPLES), "--workers", "1", "--no-color",
          "--request-timeout", "120", "--suppress-health-check", "all",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
          "response_schema_conformance", "--report", "json", "--report-json-path", str(report)],
