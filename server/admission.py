@@ -15,30 +15,17 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import AhaError, error_body, json_response
+from server.errors import (
+    ENDPOINTS,
+    AhaError,
+    BodyTooLargeError,
+    DrainingError,
+    OverloadedError,
+    error_body,
+    json_response,
+)
 
 logger = logging.getLogger(__name__)
-
-GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
-
-
-class OverloadedError(AhaError):
-    status_code = 429
-    error_type = "rate_limit_exceeded"
-    code = "rate_limit_exceeded"
-
-
-class DrainingError(AhaError):
-    status_code = 503
-    error_type = "service_unavailable_error"
-    code = "server_draining"
-
-
-class BodyTooLargeError(AhaError):
-    status_code = 413
-    error_type = "invalid_request_error"
-    code = "request_too_large"
-
 
 @dataclass(slots=True)
 class Admission:
@@ -116,7 +103,7 @@ class AdmissionMiddleware:
         if body is None:
             return
         replay = _replay(body, receive)
-        if scope["path"] not in GENERATION_PATHS:
+        if scope["path"] not in ENDPOINTS:
             await self.app(scope, replay, send)
             return
         try:

@@ -64,6 +64,24 @@ class EngineUnavailableError(AhaError):
     code = "engine_unavailable"
 
 
+class OverloadedError(AhaError):
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
+
+
+class DrainingError(AhaError):
+    status_code = 503
+    error_type = "service_unavailable_error"
+    code = "server_draining"
+
+
+class BodyTooLargeError(AhaError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    code = "request_too_large"
+
+
 class ClientGone(AhaError):
     """The client disconnected before the answer; nginx's 499, read by nobody."""
 
