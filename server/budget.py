@@ -57,6 +57,7 @@ class Segment:
     # model's own </think> flows into the answer in the same engine request, so a
     # budget that never binds leaves the output token for token as without one.
     stop_on_end_marker: bool
+    answer: bool = False  # the segment is the answer (thinking closed, or never opened)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,9 @@ class BudgetController:
     tokens: SpliceTokens
     max_tokens: int  # all completion tokens of the choice, inserted ones included
     thinking: bool = True
+    # The answer starts in an engine request of its own (so it can be constrained to a
+    # schema): thinking segments stop on the end marker even with no budget.
+    answer_apart: bool = False
     num_output_tokens: int = 0
     num_thinking_tokens: int = 0
     num_waits: int = 0
@@ -132,19 +136,25 @@ class BudgetController:
     @property
     def replaces_stops(self) -> bool:
         """Whether an end marker or EOS ending a segment is the controller's to replace."""
-        return self.budget.is_active and self.thinking
+        return self._controls and self.thinking
+
+    @property
+    def _controls(self) -> bool:
+        return self.budget.is_active or self.answer_apart
 
     def next_segment(self) -> Segment | Step:
         """The next engine segment, or a step to take first (a forced close, or the end)."""
         remaining = self.max_tokens - self.num_output_tokens
         if remaining <= 0:
             return Step(finish_reason="length")
-        if not self.budget.is_active or not self.thinking:
-            return Segment(max_tokens=remaining, stop_on_end_marker=False)
+        if not self._controls or not self.thinking:
+            return Segment(max_tokens=remaining, stop_on_end_marker=False,
+                           answer=not self.thinking)
         room = self.thinking_bound - self.num_thinking_tokens
         if room <= 0:
             return self._close(forced=True)
-        return Segment(max_tokens=min(room, remaining), stop_on_end_marker=self._may_wait)
+        return Segment(max_tokens=min(room, remaining),
+                       stop_on_end_marker=self._may_wait or self.answer_apart)
 
     def end_segment(self, num_new_tokens: int, ending: Ending, *,
                     num_thinking_tokens: int | None = None) -> Step:
@@ -166,7 +176,7 @@ class BudgetController:
                 return Step(finish_reason="length")
             step = self.next_segment()  # the thinking bound: a forced close
             return step if isinstance(step, Step) else Step()
-        if not self.budget.is_active or not self.thinking:
+        if not self._controls or not self.thinking:
             return Step(finish_reason="stop")
         if self._may_wait and self._wait_fits:
             return self._wait()

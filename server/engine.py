@@ -36,6 +36,19 @@ class GenerationParams:
     logit_bias: dict[int, float] | None = None
     ignore_eos: bool = False
     min_tokens: int = 0
+    logprobs: int | None = None  # None: none; k: each sampled token's and the k likeliest
+    # A constraint on the output, as vLLM's StructuredOutputsParams fields (json=schema,
+    # or json_object=True); the generation layer sets it on answer segments only.
+    structured: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A sampled token's log probability, and the likeliest tokens at its position."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()  # most likely first
 
 
 @dataclass(slots=True)
@@ -46,6 +59,7 @@ class EngineDelta:
     token_ids: list[int]
     finish_reason: str | None  # "stop", "length", "abort" or None while running
     stop_reason: int | str | None = None  # the stop string or token that ended it
+    logprobs: list[TokenLogprob] | None = None  # one per token id, when asked for
 
 
 # vLLM's CPU default sizes the KV cache from --gpu-memory-utilization (0.9) of the
@@ -139,6 +153,7 @@ class Engine:
                     token_ids=list(completion.token_ids),
                     finish_reason=completion.finish_reason,
                     stop_reason=completion.stop_reason,
+                    logprobs=_logprobs(completion, params.logprobs),
                 )
         except (asyncio.CancelledError, GeneratorExit):
             raise  # vLLM's generate() aborts the request itself
@@ -164,11 +179,24 @@ class Engine:
 
     @staticmethod
     def check_params(params: GenerationParams, *, stream: bool = False) -> Any:
-        """vLLM's SamplingParams for `params`, or a 400 carrying vLLM's own check."""
+        """vLLM's SamplingParams for `params`, or a 400 carrying vLLM's own check.
+
+        A structured-output constraint is compiled here too: the engine would only
+        compile it when the answer segment starts, after thinking has streamed.
+        """
         try:
-            return _sampling_params(params, stream=stream)
+            sampling = _sampling_params(params, stream=stream)
         except Exception as exc:  # only the request's values go in: its fault
             raise BadRequestError(f"invalid sampling parameters: {exc}") from exc
+        if params.structured is not None:
+            from vllm.v1.structured_output.backend_xgrammar import validate_xgrammar_grammar
+
+            try:
+                validate_xgrammar_grammar(_sampling_params(params, stream=stream))
+            except Exception as exc:
+                raise BadRequestError(f"invalid response format: {exc}",
+                                      param="response_format") from exc
+        return sampling
 
     async def _abort_quietly(self, request_id: str) -> None:
         try:
@@ -181,9 +209,29 @@ class Engine:
             await self._llm.abort(request_id)
 
 
-def _sampling_params(params: GenerationParams, *, stream: bool) -> Any:
-    from vllm.sampling_params import RequestOutputKind, SamplingParams
+def _logprobs(completion: Any, num_top: int | None) -> list[TokenLogprob] | None:
+    """vLLM's per-position {token id: Logprob} dicts as our TokenLogprobs.
 
+    vLLM puts the sampled token in each dict beside the `num_top` likeliest (rank 1..k).
+    """
+    if num_top is None or completion.logprobs is None:
+        return None
+    out = []
+    for token_id, position in zip(completion.token_ids, completion.logprobs, strict=False):
+        sampled = position[token_id]
+        ranked = sorted((lp for lp in position.values() if lp.rank is not None
+                         and lp.rank <= num_top), key=lambda lp: lp.rank)
+        out.append(TokenLogprob(sampled.decoded_token or "", sampled.logprob,
+                                tuple((lp.decoded_token or "", lp.logprob) for lp in ranked)))
+    return out
+
+
+def _sampling_params(params: GenerationParams, *, stream: bool) -> Any:
+    from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
+
+    # Whitespace is constrained engine-wide (settings.engine_kwargs).
+    structured = None if params.structured is None else \
+        StructuredOutputsParams(**params.structured)
     return SamplingParams(
         n=1,
         max_tokens=params.max_tokens,
@@ -200,5 +248,7 @@ def _sampling_params(params: GenerationParams, *, stream: bool) -> Any:
         logit_bias=params.logit_bias,
         ignore_eos=params.ignore_eos,
         min_tokens=params.min_tokens,
+        logprobs=params.logprobs,
+        structured_outputs=structured,
         output_kind=RequestOutputKind.DELTA if stream else RequestOutputKind.FINAL_ONLY,
     )

@@ -130,7 +130,8 @@ def _is_branch_tag(part: object) -> bool:
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
-ENDPOINTS = {"/v1/chat/completions": "chat.completions", "/v1/completions": "completions"}
+ENDPOINTS = {"/v1/chat/completions": "chat.completions", "/v1/completions": "completions",
+             "/v1/responses": "responses"}
 
 
 def _count_rejected(request: Request, status: int) -> None:

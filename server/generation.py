@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from server.budget import BudgetController, Ending, Segment, Splice, Step
-from server.engine import Engine, EngineDelta, GenerationParams
+from server.engine import Engine, EngineDelta, GenerationParams, TokenLogprob
 from server.errors import EngineUnavailableError
 from server.reasoning import ReasoningSplitter
 
@@ -26,6 +26,10 @@ class ChoiceEvent:
     content: str = ""
     finish_reason: str | None = None
     budget_event: str | None = None  # "wait" or "close": this event's text was inserted
+    # Sampled tokens' logprobs, when asked for; spliced tokens (waits, close text, a
+    # spliced end marker) and the token that stopped generation have none.
+    reasoning_logprobs: list[TokenLogprob] = field(default_factory=list)
+    content_logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -54,7 +58,8 @@ class ChoiceRun:
             plan = self.controller.next_segment()
             if isinstance(plan, Segment):
                 async for event in self._segment(plan, segment_no, stream):
-                    if event.reasoning or event.content:
+                    if event.reasoning or event.content or event.reasoning_logprobs \
+                            or event.content_logprobs:
                         yield event
                 step = self._segment_step
             else:
@@ -79,11 +84,13 @@ class ChoiceRun:
         async for delta in deltas:
             ending = None if delta.finish_reason is None else self._ending(delta)
             ids, text, last = delta.token_ids, delta.text, []
+            logprobs = delta.logprobs
             if ending in (Ending.END_MARKER, Ending.EOS, Ending.STOP) and ids:
                 # The engine leaves a stop token's text out: the last id is fed apart,
                 # once we know whether thinking was still open when it came.
                 ids, last = ids[:-1], ids[-1:]
-            event = self._feed(text, ids)
+                logprobs = logprobs[:-1] if logprobs else logprobs
+            event = self._feed(text, ids, logprobs)
             if last and not (ending in (Ending.END_MARKER, Ending.EOS) and self._thinking_open):
                 ids = ids + last
                 self._merge(event, self._feed(self._stop_text(delta), last))
@@ -124,6 +131,8 @@ class ChoiceRun:
     def _merge(event: ChoiceEvent, more: ChoiceEvent) -> None:
         event.reasoning += more.reasoning
         event.content += more.content
+        event.reasoning_logprobs += more.reasoning_logprobs
+        event.content_logprobs += more.content_logprobs
 
     def _segment_params(self, plan: Segment, segment_no: int) -> GenerationParams:
         stop_ids = list(self.params.stop_token_ids)
@@ -135,7 +144,8 @@ class ChoiceRun:
             max(0, self.params.min_tokens - self.num_completion_tokens)
         return replace(self.params, max_tokens=plan.max_tokens, stop_token_ids=stop_ids,
                        seed=segment_seed(self.params.seed, segment_no),
-                       min_tokens=min(min_tokens, plan.max_tokens))
+                       min_tokens=min(min_tokens, plan.max_tokens),
+                       structured=self.params.structured if plan.answer else None)
 
     def _ending(self, delta: EngineDelta) -> Ending:
         if delta.finish_reason == "length":
@@ -150,11 +160,20 @@ class ChoiceRun:
             return Ending.END_MARKER  # ours to replace; a user stop on it is the user's
         return Ending.STOP
 
-    def _feed(self, text: str, ids: list[int]) -> ChoiceEvent:
+    def _feed(self, text: str, ids: list[int],
+              logprobs: list[TokenLogprob] | None = None) -> ChoiceEvent:
         self._output_ids.extend(ids)
         self.num_completion_tokens += len(ids)
+        first = self.splitter.num_tokens
         split = self.splitter.feed(text, ids)
-        return ChoiceEvent(self.index, split.reasoning, split.content)
+        event = ChoiceEvent(self.index, split.reasoning, split.content)
+        for position, logprob in enumerate(logprobs or (), start=first):
+            phase = self.splitter.token_phase(position)
+            if phase == "reasoning":
+                event.reasoning_logprobs.append(logprob)
+            elif phase == "content":
+                event.content_logprobs.append(logprob)
+        return event
 
     def _splice(self, splice: Splice) -> ChoiceEvent:
         event = self._feed(splice.visible_text + splice.marker_text, list(splice.token_ids))
@@ -239,3 +258,21 @@ class Usage:
         )
 
 
+
+
+@dataclass(slots=True)
+class ChoiceTotal:
+    """One choice's events added up, for a non-streamed response."""
+
+    reasoning: str = ""
+    content: str = ""
+    finish_reason: str | None = None
+    reasoning_logprobs: list[TokenLogprob] = field(default_factory=list)
+    content_logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    def add(self, event: ChoiceEvent) -> None:
+        self.reasoning += event.reasoning
+        self.content += event.content
+        self.finish_reason = event.finish_reason
+        self.reasoning_logprobs += event.reasoning_logprobs
+        self.content_logprobs += event.content_logprobs

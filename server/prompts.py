@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,24 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(str(model_dir))
 
 
+def model_description(model_dir: Path) -> str | None:
+    """The `description` of a model folder's `model_card.json`, if it has one: what a
+    client should know of the model, served in `/v1/models` (the demo model says there
+    that its template shows it only the conversation from the last user message on)."""
+    path = model_dir / "model_card.json"
+    if not path.is_file():
+        return None
+    description = json.loads(path.read_text(encoding="utf-8")).get("description")
+    return description if isinstance(description, str) else None
+
+
 class PromptRenderer:
     """Owns the tokenizer; renders and measures prompts."""
 
     def __init__(self, model_dir: Path, think_start: str | None, think_end: str | None) -> None:
         self.tokenizer = load_tokenizer(model_dir)
         self.markers = self._find_markers(think_start, think_end)
+        self.description = model_description(model_dir)
 
     def _find_markers(self, start: str | None, end: str | None) -> ThinkMarkers | None:
         if start is not None or end is not None:

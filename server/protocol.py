@@ -143,6 +143,38 @@ class BudgetForcing(BaseModel):
     answer_tokens: NonNegInt | None = None
 
 
+class JsonSchemaSpec(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=64)] = "response"
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Model):
+    """Chat's `response_format`: the answer as JSON (thinking stays free)."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("json_schema is required when type is 'json_schema'")
+        return self
+
+    @property
+    def structured(self) -> dict[str, Any] | None:
+        """The constraint as vLLM's StructuredOutputsParams fields."""
+        if self.type == "json_object":
+            return {"json_object": True}
+        if self.type == "json_schema" and self.json_schema is not None:
+            return {"json": self.json_schema.schema_}
+        return None
+
+
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit, and vLLM's default max_logprobs
+
+
 class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: PositiveInt | None = None
@@ -152,22 +184,27 @@ class ChatCompletionRequest(SamplingFields):
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     chat_template: str | None = None  # refused unless --trust-request-chat-template
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     tools: list[Any] | None = None
     tool_choice: Any = None
     functions: list[Any] | None = None
     function_call: Any = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
 
     @model_validator(mode="after")
     def _unsupported(self) -> ChatCompletionRequest:
         _reject_unsupported(self, {
             "tools": (None, []), "tool_choice": (None, "none"), "functions": (None, []),
-            "function_call": (None, "none"), "response_format": (None, {"type": "text"}),
-            "logprobs": (None, False), "top_logprobs": (None, 0),
+            "function_call": (None, "none"),
         })
+        if self.top_logprobs and not self.logprobs:
+            raise UnsupportedError("top_logprobs requires logprobs: true", param="top_logprobs")
         return self
+
+    @property
+    def num_logprobs(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @property
     def output_limit(self) -> int | None:
@@ -182,7 +219,7 @@ class CompletionRequest(SamplingFields):
     max_tokens: PositiveInt | None = 16
     echo: bool = False
     suffix: str | None = None
-    logprobs: NonNegInt | None = None
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     best_of: PositiveInt | None = None
 
     @model_validator(mode="before")
@@ -197,7 +234,7 @@ class CompletionRequest(SamplingFields):
 
     @model_validator(mode="after")
     def _unsupported(self) -> CompletionRequest:
-        _reject_unsupported(self, {"echo": (False,), "suffix": (None, ""), "logprobs": (None,)})
+        _reject_unsupported(self, {"echo": (False,), "suffix": (None, "")})
         if self.best_of is not None and self.best_of != self.n:
             raise UnsupportedError("'best_of' other than n is not supported", param="best_of")
         return self
@@ -205,6 +242,89 @@ class CompletionRequest(SamplingFields):
     @property
     def output_limit(self) -> int | None:
         return self.max_tokens
+
+
+class ResponseInputText(_Model):
+    # Reasoning items sent back carry reasoning_text or summary_text; they are dropped.
+    type: Literal["input_text", "output_text", "text", "reasoning_text", "summary_text"]
+    text: str
+
+
+class ResponseInputItem(_Model):
+    """A message of a Responses `input`; a `reasoning` item is accepted and dropped."""
+
+    type: Literal["message", "reasoning"] = "message"
+    role: Literal["system", "developer", "user", "assistant"] = "user"
+    content: str | list[ResponseInputText] = ""
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class ResponseTextFormat(_Model):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: Annotated[str, Field(min_length=1, max_length=64)] = "response"
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseTextFormat:
+        if self.type == "json_schema" and self.schema_ is None:
+            raise ValueError("schema is required when type is 'json_schema'")
+        return self
+
+
+class ResponseTextConfig(_Model):
+    format: ResponseTextFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None  # accepted, no effect
+
+
+class ReasoningConfig(_Model):
+    effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None  # no summaries are made
+
+
+class ResponsesRequest(_Model):
+    """POST /v1/responses, stateless: nothing is stored, nothing is looked up."""
+
+    model: str | None = None
+    input: Annotated[str, Field(min_length=1)] \
+        | Annotated[list[ResponseInputItem], Field(min_length=1)]
+    instructions: str | None = None
+    max_output_tokens: PositiveInt | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)  # an extension, as chat's
+    reasoning: ReasoningConfig | None = None
+    budget_forcing: BudgetForcing | None = None
+    text: ResponseTextConfig | None = None
+    metadata: Annotated[dict[str, str], Field(max_length=16)] | None = None
+    stream: bool = False
+    store: bool | None = None  # accepted; responses are never stored
+    user: str | None = None
+    previous_response_id: str | None = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    background: bool | None = None
+    include: list[str] | None = None
+    top_logprobs: int | None = None
+    prompt: Any = None
+    conversation: Any = None
+    max_tool_calls: int | None = None
+
+    @model_validator(mode="after")
+    def _unsupported(self) -> ResponsesRequest:
+        _reject_unsupported(self, {
+            "previous_response_id": (None,), "tools": (None, []),
+            "tool_choice": (None, "none", "auto"), "background": (None, False),
+            "include": (None, []), "top_logprobs": (None, 0), "prompt": (None,),
+            "conversation": (None,), "max_tool_calls": (None,),
+        })
+        return self
 
 
 class ErrorDetail(BaseModel):

@@ -87,6 +87,21 @@ class ReasoningSplitter:
         return self._num_tokens
 
     @property
+    def num_tokens(self) -> int:
+        """Output tokens fed so far."""
+        return self._num_tokens
+
+    def token_phase(self, position: int) -> str:
+        """Where output token `position` (0-based, already fed) fell, by id:
+        "reasoning", "marker" (part of the end marker) or "content"."""
+        if self.markers is None or not self._entered_reasoning:
+            return "content"
+        end_at = self._reasoning_end_at
+        if end_at is None or position < end_at - len(self.markers.end_ids):
+            return "reasoning"
+        return "marker" if position < end_at else "content"
+
+    @property
     def reasoning_ended(self) -> bool:
         return self.phase is Phase.CONTENT
 

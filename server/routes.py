@@ -15,7 +15,12 @@ from sse_starlette import EventSourceResponse
 
 from server.admission import readiness_body
 from server.errors import AuthenticationError, ClientGone, EngineUnavailableError, json_response
-from server.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse
+from server.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ErrorResponse,
+    ResponsesRequest,
+)
 from server.request_id import request_id_of
 from server.service import RequestRun, Service
 
@@ -108,6 +113,16 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep,
 @v1.post("/completions", responses=GENERATION_RESPONSES)
 async def completions(body: CompletionRequest, service: ServiceDep, request: Request) -> Response:
     return await _respond(service.completion(body, request_id_of(request)), body.stream, request)
+
+
+@v1.post("/responses", responses={
+    **GENERATION_RESPONSES,
+    200: {"description": "A response (JSON), or with `stream` an SSE stream of Responses "
+                         "events", "content": {"application/json": {}, "text/event-stream": {}}}})
+async def responses(body: ResponsesRequest, service: ServiceDep, request: Request) -> Response:
+    """The OpenAI Responses API, stateless: thinking as a `reasoning` item, the answer as a
+    `message` item."""
+    return await _respond(service.responses(body, request_id_of(request)), body.stream, request)
 
 
 # nosniff: a browser may otherwise hold a stream's first bytes back to sniff its type;

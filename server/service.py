@@ -12,13 +12,20 @@ from server import __version__
 from server.budget import Budget, BudgetController, BudgetRequest, SpliceTokens, resolve_budget
 from server.engine import Engine, GenerationParams
 from server.errors import BadRequestError, ModelNotFoundError
-from server.generation import ChoiceRun, Usage, run_choices, wrap_seed
+from server.generation import ChoiceRun, ChoiceTotal, Usage, run_choices, wrap_seed
 from server.metrics import Metrics, RequestRecord
 from server.prompts import PromptRenderer, output_budget
-from server.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest, SamplingFields
+from server.protocol import (
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+    ResponsesRequest,
+    SamplingFields,
+)
 from server.reasoning import ReasoningSplitter
+from server.responses import ResponsesEncoder, as_chat_request
 from server.settings import Settings
-from server.sse import DONE, ChatEncoder, CompletionEncoder, Envelope, error_event
+from server.sse import ChatEncoder, CompletionEncoder, Encoder, Envelope
 
 SYSTEM_FINGERPRINT = f"fp_aha_{__version__.replace('.', '_')}"
 REASONING_FIELDS = {
@@ -32,10 +39,9 @@ REASONING_FIELDS = {
 class RequestRun:
     """All state of one request in flight."""
 
-    encoder: ChatEncoder | CompletionEncoder
+    encoder: Encoder
     choices: list[ChoiceRun]
     num_prompt_tokens: int
-    include_usage: bool
     has_markers: bool
     record: RequestRecord
     metrics: Metrics
@@ -46,37 +52,37 @@ class RequestRun:
 
     async def stream(self) -> AsyncIterator[bytes]:
         self.metrics.started()
+        ending = b""
         try:
+            if opening := self.encoder.opening():
+                yield opening
             async for event in run_choices(self.choices, stream=True):
                 self.record.on_event(event)
                 if chunks := self.encoder.chunks(event):
                     yield b"".join(chunks)  # one socket write per event, not per chunk
-            if self.include_usage:
-                yield self.encoder.usage_chunk(self.usage)
+            ending = self.encoder.closing(self.usage)
         except BaseException as exc:  # disconnects (CancelledError, GeneratorExit) included
             self.record.on_error(exc)
             if not isinstance(exc, Exception):
                 raise
-            yield error_event(exc)
+            ending = self.encoder.failure(exc)
         finally:
             self.metrics.finished(self.record, self.usage)
-        yield DONE
+        yield ending
 
     async def collect(self) -> dict[str, Any]:
         self.metrics.started()
-        texts: dict[int, tuple[str, str, str | None]] = {}
+        totals: dict[int, ChoiceTotal] = {}
         try:
             async for event in run_choices(self.choices, stream=False):
                 self.record.on_event(event)
-                reasoning, content, _ = texts.get(event.index, ("", "", None))
-                texts[event.index] = (reasoning + event.reasoning, content + event.content,
-                                      event.finish_reason)
+                totals.setdefault(event.index, ChoiceTotal()).add(event)
         except BaseException as exc:
             self.record.on_error(exc)
             raise
         finally:
             self.metrics.finished(self.record, self.usage)
-        return self.encoder.response(texts, self.usage, self.has_markers)
+        return self.encoder.response(totals, self.usage, self.has_markers)
 
 
 class Service:
@@ -98,6 +104,8 @@ class Service:
             "parent": None,
             "max_model_len": self.engine.max_model_len,
         }
+        if self.renderer.description:
+            card["description"] = self.renderer.description
         return {"object": "list", "data": [card]}
 
     def _check_model(self, requested: str | None) -> None:
@@ -107,22 +115,36 @@ class Service:
                 f"'{self.settings.model_name}'", param="model")
 
     def chat(self, request: ChatCompletionRequest, request_id: str) -> RequestRun:
-        self._check_model(request.model)
-        prompt_ids, in_reasoning = self._render(request)
-        markers = self.renderer.markers
         encoder = ChatEncoder(
             self._envelope("chatcmpl", "chat.completion.chunk" if request.stream
                            else "chat.completion"),
             reasoning_fields=REASONING_FIELDS[self.settings.reasoning_field],
-            include_reasoning=request.include_reasoning,
+            include_reasoning=request.include_reasoning, include_usage=request.include_usage,
+            logprobs=request.logprobs,
         )
+        return self._chat_run(request, request_id, encoder, "chat.completions")
+
+    def responses(self, request: ResponsesRequest, request_id: str) -> RequestRun:
+        """A Responses API request runs as the chat request it amounts to."""
+        encoder = ResponsesEncoder(f"resp_{uuid.uuid4().hex}", self.settings.model_name,
+                                   request)
+        return self._chat_run(as_chat_request(request), request_id, encoder, "responses")
+
+    def _chat_run(self, request: ChatCompletionRequest, request_id: str, encoder: Encoder,
+                  endpoint: str) -> RequestRun:
+        self._check_model(request.model)
+        prompt_ids, in_reasoning = self._render(request)
+        markers = self.renderer.markers
         max_tokens = output_budget(len(prompt_ids), request.output_limit,
                                    self.engine.max_model_len, request.min_tokens)
         budget = self._budget(request, max_tokens, in_reasoning)
-        record = RequestRecord(request_id, "chat.completions", request.stream)
+        record = RequestRecord(request_id, endpoint, request.stream)
+        structured = request.response_format.structured if request.response_format else None
         return self._run(request, prompt_ids, encoder, max_tokens,
                          lambda: ReasoningSplitter(markers, in_reasoning=in_reasoning),
-                         budget, record, has_markers=markers is not None)
+                         budget, record, has_markers=markers is not None,
+                         thinking=in_reasoning, structured=structured,
+                         num_logprobs=request.num_logprobs)
 
     def _render(self, request: ChatCompletionRequest) -> tuple[list[int], bool]:
         """The prompt's ids, and whether it leaves the model inside a think block."""
@@ -166,13 +188,15 @@ class Service:
         prompt_ids = self._completion_prompt(request.prompt)
         if not prompt_ids:
             raise BadRequestError("the prompt is empty", param="prompt")
-        encoder = CompletionEncoder(self._envelope("cmpl", "text_completion"))
+        encoder = CompletionEncoder(self._envelope("cmpl", "text_completion"),
+                                    include_usage=request.include_usage,
+                                    logprobs=request.logprobs is not None)
         max_tokens = output_budget(len(prompt_ids), request.output_limit,
                                    self.engine.max_model_len, request.min_tokens)
         record = RequestRecord(request_id, "completions", request.stream)
         return self._run(request, prompt_ids, encoder, max_tokens,
                          lambda: ReasoningSplitter(None, in_reasoning=False), Budget(), record,
-                         has_markers=False)
+                         has_markers=False, thinking=False, num_logprobs=request.logprobs)
 
     def _completion_prompt(self, prompt: str | list[int] | list[str] | list[list[int]]
                            ) -> list[int]:
@@ -185,26 +209,28 @@ class Service:
         raise BadRequestError("batched prompts are not supported; send one prompt per request "
                               "(use n for several completions)", param="prompt")
 
-    def _run(self, request: SamplingFields, prompt_ids: list[int],
-             encoder: ChatEncoder | CompletionEncoder, max_tokens: int,
-             new_splitter: Any, budget: Budget, record: RequestRecord, *,
-             has_markers: bool) -> RequestRun:
-        request_id = encoder.envelope.id
+    def _run(self, request: SamplingFields, prompt_ids: list[int], encoder: Encoder,
+             max_tokens: int, new_splitter: Any, budget: Budget, record: RequestRecord, *,
+             has_markers: bool, thinking: bool, structured: dict[str, Any] | None = None,
+             num_logprobs: int | None = None) -> RequestRun:
         self._check_token_ids(request)
-        tokens = self._splice_tokens(budget)
+        tokens = self._splice_tokens(budget, answer_apart=structured is not None)
         markers = self.renderer.markers
         end_marker_id = markers.end_ids[0] if markers and len(markers.end_ids) == 1 else None
+        engine_id = encoder.id
         choices = [
             ChoiceRun(index=i, engine=self.engine, prompt_ids=prompt_ids,
-                      params=_params(request, max_tokens, i, self.settings),
-                      engine_request_id=f"{request_id}-{i}", splitter=new_splitter(),
-                      controller=BudgetController(budget, tokens, max_tokens),
+                      params=_params(request, max_tokens, i, self.settings, structured,
+                                     num_logprobs),
+                      engine_request_id=f"{engine_id}-{i}", splitter=new_splitter(),
+                      # A constrained answer starts in its own engine request.
+                      controller=BudgetController(budget, tokens, max_tokens, thinking=thinking,
+                                                  answer_apart=structured is not None),
                       end_marker_id=end_marker_id)
             for i in range(request.n)
         ]
         self.engine.check_params(choices[0].params)  # vLLM's checks, before any output
-        return RequestRun(encoder, choices, len(prompt_ids), request.include_usage, has_markers,
-                          record, self.metrics)
+        return RequestRun(encoder, choices, len(prompt_ids), has_markers, record, self.metrics)
 
     def _check_token_ids(self, request: SamplingFields) -> None:
         ids = {"stop_token_ids": request.stop_token_ids or [],
@@ -212,9 +238,9 @@ class Service:
         for param, token_ids in ids.items():
             self.renderer.validate_token_ids(token_ids, param=param)
 
-    def _splice_tokens(self, budget: Budget) -> SpliceTokens:
+    def _splice_tokens(self, budget: Budget, *, answer_apart: bool) -> SpliceTokens:
         markers = self.renderer.markers
-        if not budget.is_active or markers is None:
+        if not (budget.is_active or answer_apart) or markers is None:
             return SpliceTokens((), (), (), "")
         encode = self.renderer.render_text
         return SpliceTokens(waits=tuple(tuple(encode(t)) for t in budget.wait_texts),
@@ -235,8 +261,8 @@ def _without_reasoning(message: ChatMessage, renderer: PromptRenderer) -> ChatMe
     return message.model_copy(update={"content": answer})
 
 
-def _params(request: SamplingFields, max_tokens: int, index: int,
-            settings: Settings) -> GenerationParams:
+def _params(request: SamplingFields, max_tokens: int, index: int, settings: Settings,
+            structured: dict[str, Any] | None, num_logprobs: int | None) -> GenerationParams:
     # Each choice is its own engine request; like vLLM's n>1, choice i gets seed + i.
     seed = None if request.seed is None else wrap_seed(request.seed + index)
     bias = {int(k): v for k, v in request.logit_bias.items()} if request.logit_bias else None
@@ -249,6 +275,7 @@ def _params(request: SamplingFields, max_tokens: int, index: int,
         repetition_penalty=request.repetition_penalty, seed=seed, stop=request.stop_list,
         stop_token_ids=list(request.stop_token_ids or []), logit_bias=bias,
         ignore_eos=request.ignore_eos, min_tokens=request.min_tokens,
+        logprobs=num_logprobs, structured=structured,
     )
 
 

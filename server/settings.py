@@ -223,6 +223,10 @@ class Settings(BaseSettings):
             enable_prefix_caching=self.enable_prefix_caching,
             enforce_eager=self.enforce_eager,
             seed=self.seed,
+            # Structured answers (response_format): compact JSON. Any whitespace is valid
+            # JSON and a model that has never seen JSON fills the answer with newlines
+            # until max_tokens; vLLM takes this per engine, not per request.
+            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
         if self.max_num_seqs:
             kwargs["max_num_seqs"] = self.max_num_seqs

@@ -120,8 +120,8 @@ def test_failed_validation_names_the_field(http: httpx.Client, patch: dict[str, 
 @pytest.mark.parametrize("patch", [
     {"tools": [{"type": "function", "function": {"name": "f"}}]},
     {"tool_choice": "auto"},
-    {"response_format": {"type": "json_object"}},
-    {"logprobs": True},
+    {"functions": [{"name": "f"}]},
+    {"function_call": "auto"},
 ])
 def test_unsupported_fields_are_rejected(http: httpx.Client, patch: dict[str, Any]) -> None:
     response = http.post("/v1/chat/completions", json={**CHAT, **patch})
