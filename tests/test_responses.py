@@ -185,3 +185,24 @@ def test_metrics_count_responses_and_a_dropped_stream_aborts(server: RunningServ
     aborted = f'endpoint="responses",{M},outcome="aborted",stream="true"'
     assert delta(before, after, f"aha_requests_total{{{aborted}}}") == 1
     assert generated_tokens(http) - tokens_before < 3000
+
+
+def test_a_failure_mid_stream_ends_with_response_failed() -> None:
+    """The encoder alone, fed as a RequestRun feeds it when the engine dies mid-answer."""
+    from server.generation import ChoiceEvent
+    from server.protocol import ResponsesRequest
+    from server.responses import ResponsesEncoder
+
+    encoder = ResponsesEncoder("resp_1", "aha-demo", ResponsesRequest(input=QUESTION))
+    raw = encoder.opening() + b"".join(
+        encoder.chunks(ChoiceEvent(0, reasoning="I add.")) +
+        encoder.chunks(ChoiceEvent(0, content="84")))
+    raw += encoder.failure(RuntimeError("the engine has stopped"))
+    events = [json.loads(line[len("data: "):]) for line in raw.decode().splitlines()
+              if line.startswith("data: ")]
+    for data in events:
+        EVENTS.validate_python(data)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    failed = Response.model_validate(events[-1]["response"])
+    assert events[-1]["type"] == "response.failed" and failed.status == "failed"
+    assert failed.error is not None and failed.error.code == "server_error"
