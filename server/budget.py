@@ -57,7 +57,6 @@ class Segment:
     # model's own </think> flows into the answer in the same engine request, so a
     # budget that never binds leaves the output token for token as without one.
     stop_on_end_marker: bool
-    answer: bool = False  # the segment is the answer (thinking closed, or never opened)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +147,7 @@ class BudgetController:
         if remaining <= 0:
             return Step(finish_reason="length")
         if not self._controls or not self.thinking:
-            return Segment(max_tokens=remaining, stop_on_end_marker=False,
-                           answer=not self.thinking)
+            return Segment(max_tokens=remaining, stop_on_end_marker=False)
         room = self.thinking_bound - self.num_thinking_tokens
         if room <= 0:
             return self._close(forced=True)

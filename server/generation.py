@@ -75,7 +75,8 @@ class ChoiceRun:
     async def _segment(self, plan: Segment, segment_no: int, stream: bool
                        ) -> AsyncIterator[ChoiceEvent]:
         """Streams one engine request; leaves the controller's verdict in _segment_step."""
-        params = self._segment_params(plan, segment_no)
+        # Thinking closed (or never opened): this segment is the answer.
+        params = self._segment_params(plan, segment_no, answer=not self.controller.thinking)
         num_new_tokens = 0
         reasoning_at_start = self.num_reasoning_tokens
         closed_at_start = self.splitter.end_marker_seen
@@ -134,7 +135,8 @@ class ChoiceRun:
         event.reasoning_logprobs += more.reasoning_logprobs
         event.content_logprobs += more.content_logprobs
 
-    def _segment_params(self, plan: Segment, segment_no: int) -> GenerationParams:
+    def _segment_params(self, plan: Segment, segment_no: int, *,
+                        answer: bool) -> GenerationParams:
         stop_ids = list(self.params.stop_token_ids)
         if plan.stop_on_end_marker and self.end_marker_id is not None:
             stop_ids.append(self.end_marker_id)
@@ -145,7 +147,7 @@ class ChoiceRun:
         return replace(self.params, max_tokens=plan.max_tokens, stop_token_ids=stop_ids,
                        seed=segment_seed(self.params.seed, segment_no),
                        min_tokens=min(min_tokens, plan.max_tokens),
-                       structured=self.params.structured if plan.answer else None)
+                       structured=self.params.structured if answer else None)
 
     def _ending(self, delta: EngineDelta) -> Ending:
         if delta.finish_reason == "length":

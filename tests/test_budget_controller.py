@@ -200,3 +200,19 @@ def test_an_explicit_budget_that_cannot_apply_is_a_400() -> None:
 def test_an_answer_reserve_alone_is_a_budget_and_a_default_one_is_not() -> None:
     assert resolve({"answer_tokens": 16}, {}, 48).is_active  # type: ignore[attr-defined]
     assert not resolve({}, {"answer_tokens": 256}, 48).is_active  # type: ignore[attr-defined]
+
+
+def test_an_answer_apart_starts_in_its_own_segment_without_a_budget() -> None:
+    """A constrained answer (response_format) needs thinking to stop on its end marker."""
+    c = BudgetController(Budget(), TOKENS, 1000, answer_apart=True)
+    assert c.replaces_stops and segment(c).stop_on_end_marker
+    closed = c.end_segment(40, Ending.END_MARKER)  # the model closes: its marker is spliced
+    assert closed.splice is not None and closed.splice.token_ids == (9,) and not c.thinking
+    assert segment(c) == Segment(max_tokens=1000 - 41, stop_on_end_marker=False)
+    assert c.end_segment(5, Ending.EOS).finish_reason == "stop"
+    dropped = BudgetController(Budget(), TOKENS, 1000, answer_apart=True)
+    segment(dropped)
+    closing = dropped.end_segment(40, Ending.EOS)  # an EOS inside thinking still gets an answer
+    assert closing.splice is not None and closing.splice.token_ids == (201, 202, 203, 9)
+    unopened = BudgetController(Budget(), TOKENS, 1000, thinking=False, answer_apart=True)
+    assert segment(unopened) == Segment(max_tokens=1000, stop_on_end_marker=False)
