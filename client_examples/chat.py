@@ -1,12 +1,13 @@
 """Interactive multi-turn chat with a reasoning model served by Aha.
 
 Streams the model's thinking, then "=== Final Answer ===", then the answer.
-The whole answer (never the thinking) goes back into the history, as R1-style
-models expect. Type exit, quit or bye to leave. `--single-turn` asks each
-question afresh: the demo model was trained on one-turn conversations and
-loses its way when earlier turns are in the prompt.
+The conversation keeps a system prompt (`--system`) and the whole history; the
+answer (never the thinking) goes back into the history, as R1-style models
+expect. Type exit, quit or bye to leave. `--single-turn` asks each question
+afresh, without the earlier turns.
 
-    python client_examples/chat.py --base-url http://127.0.0.1:8000/v1
+    python client_examples/chat.py --base-url http://127.0.0.1:8000/v1 \
+        --system "You are a helpful assistant."
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="default: the server's first model")
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--max-tokens", type=int, default=1024)
+    parser.add_argument("--system", default="You are a helpful assistant.",
+                        help="system prompt at the head of the conversation ('' for none; "
+                             "default: %(default)r)")
     parser.add_argument("--single-turn", action="store_true",
-                        help="send each question without the earlier turns (use with the "
-                             "demo model, which was trained on one-turn conversations)")
+                        help="send each question without the earlier turns")
     return parser.parse_args()
 
 
@@ -68,7 +71,8 @@ def main() -> None:
     args = parse_args()
     client = OpenAI(base_url=args.base_url, api_key=args.api_key)
     model = args.model or client.models.list().data[0].id
-    history: list[dict[str, str]] = []
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    history: list[dict[str, str]] = [*system]
     while True:
         try:
             question = input("\nYou: ").strip()
@@ -79,7 +83,7 @@ def main() -> None:
         if not question:
             continue
         if args.single_turn:
-            history.clear()
+            history[:] = system
         history.append({"role": "user", "content": question})
         history.append({"role": "assistant", "content": ask(client, model, history, args)})
     print("bye", file=sys.stderr)

@@ -27,10 +27,13 @@ def _convert(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from distill import teacher
+    from distill.problem import SPLICE
 
     with args.out.open("w", encoding="utf-8") as out:
         for problem in teacher.sample(args.split, args.count, args.seed):
-            out.write(json.dumps({"messages": problem.messages(), "task": problem.task}) + "\n")
+            messages = [{**m, "content": m["content"].replace(SPLICE, "")}
+                        for m in problem.messages()]
+            out.write(json.dumps({"messages": messages, "task": problem.task}) + "\n")
     print(f"wrote {args.count} {args.split} problems to {args.out}")
 
 
@@ -50,11 +53,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from distill.evaluate import evaluate
+    from distill.evaluate import Conversation, evaluate
 
     extra = json.loads(args.extra_body) if args.extra_body else None
+    conversation = Conversation(args.system_prompt, args.history)
     result = asyncio.run(evaluate(args.base_url, args.api_key, args.num_problems, args.seed,
-                                  extra, args.concurrency, args.max_tokens))
+                                  extra, args.concurrency, args.max_tokens, args.split,
+                                  conversation))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
@@ -140,6 +145,14 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--concurrency", type=int, default=8)
     e.add_argument("--max-tokens", type=int, default=1024)
     e.add_argument("--extra-body", help="JSON merged into each request (e.g. budget_forcing)")
+    e.add_argument("--split", choices=("standard", "hard"), default="standard",
+                   help="held-out problems: 'standard' (drawn like the training data) or "
+                        "'hard' (carries in two or more columns, doubled letters, whole parts "
+                        "that decide against the tenths, five numbers in shared decades)")
+    e.add_argument("--system-prompt", metavar="TEXT",
+                   help="put this system prompt before each question")
+    e.add_argument("--history", type=int, default=0, metavar="N",
+                   help="put N earlier turns (other problems, answered) before each question")
     e.add_argument("--out", type=Path, help="also write the JSON result here")
     e.set_defaults(func=_eval)
     return p

@@ -33,10 +33,21 @@ def is_correct(task: str, expected: str, content: str) -> bool:
     raise ValueError(f"task {task} has no scored answer")
 
 
+def has_answer_form(task: str, content: str) -> bool:
+    """The answer is what the task asks for (a number, a count, a choice, a list), right
+    or wrong, with no thinking left in it."""
+    numbers = NUMBER_RE.findall(content)
+    if "</think>" in content or "<think>" in content or not numbers:
+        return False
+    return len(numbers) >= 3 if task == "sort" else True
+
+
 @dataclass(slots=True)
 class Outcome:
     task: str
     correct: bool
+    answer_form: bool
+    end_marker_in_answer: bool
     has_reasoning: bool
     has_content: bool
     closed_thinking: bool
@@ -44,11 +55,31 @@ class Outcome:
     latency_s: float
 
 
-async def _ask(client: AsyncOpenAI, model: str, problem: teacher.Problem,
-               extra_body: dict[str, Any], max_tokens: int) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What surrounds each held-out question: a system prompt, earlier turns."""
+
+    system_prompt: str | None = None
+    num_history_turns: int = 0
+
+    def messages(self, problem: teacher.Problem, index: int) -> list[dict[str, str]]:
+        system = [{"role": "system", "content": self.system_prompt}] \
+            if self.system_prompt else []
+        history = []
+        # Earlier turns are other training problems, answered as a client keeps them:
+        # the answer only, never the thinking.
+        for earlier in teacher.sample("train", self.num_history_turns, seed=index):
+            history += [{"role": "user", "content": earlier.question},
+                        {"role": "assistant", "content": earlier.answer}]
+        return [*system, *history, {"role": "user", "content": problem.question}]
+
+
+async def _ask(client: AsyncOpenAI, model: str, messages: list[dict[str, str]],
+               problem: teacher.Problem, extra_body: dict[str, Any],
+               max_tokens: int) -> Outcome:
     started = time.perf_counter()
     response = await client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": problem.question}],
+        model=model, messages=messages,  # type: ignore[arg-type]
         temperature=0, max_tokens=max_tokens, extra_body=extra_body or None)
     latency_s = time.perf_counter() - started
     choice = response.choices[0]
@@ -58,6 +89,8 @@ async def _ask(client: AsyncOpenAI, model: str, problem: teacher.Problem,
     return Outcome(
         task=problem.task,
         correct=is_correct(problem.task, problem.expected, content),
+        answer_form=has_answer_form(problem.task, content),
+        end_marker_in_answer="</think>" in content,
         has_reasoning=bool(reasoning.strip()),
         has_content=bool(content.strip()),
         closed_thinking=choice.finish_reason == "stop" and bool(content.strip()),
@@ -66,29 +99,33 @@ async def _ask(client: AsyncOpenAI, model: str, problem: teacher.Problem,
     )
 
 
-def held_out(num_problems: int, seed: int) -> list[teacher.Problem]:
+def held_out(num_problems: int, seed: int, split: str = "standard") -> list[teacher.Problem]:
     """The same number of test problems for each scored task (the first tasks get the
     remainder), so accuracy does not shift when the training mix is reweighted."""
     scored = [t for t in teacher.TASKS if t != "chat"]
     per_task, extra = divmod(num_problems, len(scored))
     return [p for i, task in enumerate(scored)
-            for p in teacher.sample("test", per_task + (i < extra), seed, tasks=(task,))]
+            for p in teacher.sample("test", per_task + (i < extra), seed, tasks=(task,),
+                                    hard=split == "hard")]
 
 
 async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1234,
                    extra_body: dict[str, Any] | None = None, concurrency: int = 8,
-                   max_tokens: int = 1024) -> dict[str, Any]:
-    problems = held_out(num_problems, seed)
+                   max_tokens: int = 1024, split: str = "standard",
+                   conversation: Conversation | None = None) -> dict[str, Any]:
+    problems = held_out(num_problems, seed, split)
+    conversation = conversation or Conversation()
     async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                            timeout=600) as client:
         model = (await client.models.list()).data[0].id
         gate = asyncio.Semaphore(concurrency)
 
-        async def bounded(p: teacher.Problem) -> Outcome:
+        async def bounded(i: int, p: teacher.Problem) -> Outcome:
             async with gate:
-                return await _ask(client, model, p, extra_body or {}, max_tokens)
+                return await _ask(client, model, conversation.messages(p, i), p,
+                                  extra_body or {}, max_tokens)
 
-        outcomes = await asyncio.gather(*(bounded(p) for p in problems))
+        outcomes = await asyncio.gather(*(bounded(i, p) for i, p in enumerate(problems)))
     return summarise(outcomes)
 
 
@@ -109,6 +146,8 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
                              for t, items in sorted(by_task.items())},
         "share_with_reasoning_and_content": share(both_fields, outcomes),
         "share_closed_thinking": share(lambda o: o.closed_thinking, outcomes),
+        "share_answer_form": share(lambda o: o.answer_form, outcomes),
+        "share_end_marker_in_answer": share(lambda o: o.end_marker_in_answer, outcomes),
         "mean_reasoning_tokens": round(sum(o.num_reasoning_tokens for o in outcomes) / n, 1)
         if n else 0.0,
         "mean_latency_s": round(sum(o.latency_s for o in outcomes) / n, 3) if n else 0.0,

@@ -1,167 +1,28 @@
 """The teacher's five scored tasks, each written as an R1-style reasoning trace.
 
-The traces are shaped for what a 3M-parameter model can learn in half an hour:
-every token it must produce is either copied from a short, unambiguous
+The traces are shaped for what a 2M-parameter model can learn in well under an
+hour: every token it must produce is either copied from a short, unambiguous
 context close by, or a small function (a digit sum, a comparison) of such
-tokens. The previous design copied digits from far back ("So 971 + 552 = ..."
-re-read the written digits in reverse; lists were re-copied after ", ", where
-the token before gives no clue which number comes next), and copying was
-where the model failed. Hence: the number being worked on is restated at each
-step and shortened by one digit ("457 ends in 7", then "45 ends in 5"), the
-result grows in place ("So far 43"), words are walked by position, and the
-winning number of a comparison is built from digits just stated.
+tokens. Words are walked by position, decimals compared part by part, lists
+sorted decade by decade. After the first pass come checks, each opened by
+"Wait" exactly where the server splices its wait text: the first is short, the
+later ones take another route to the answer (the word walked from its end, the
+whole parts read again, the list checked pair by pair) and end by restating it.
+Addition and subtraction live in `distill.arithmetic`.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
-# Naming the column on each line tells the model where it is in the number.
-COLUMNS = ("Ones", "Tens", "Hundreds", "Thousands")
-SLIP_RATE = 0.1
-EXTRA_CHECK_RATE = 0.3
-REPEAT_RATE = 0.3
+from distill.arithmetic import COLUMNS, NUM_ROUNDS, add, repeat_a_digit, subtract
+from distill.problem import Problem, cycle
+
+__all__ = ["COLUMNS", "WORDS", "Problem", "add", "compare", "count", "sort", "subtract"]
+
 SHARED_DECADE_RATE = 0.3
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    task: str
-    key: str  # canonical form of the problem, used for the train/test split
-    question: str
-    reasoning: str
-    answer: str
-    expected: str  # the value an evaluator looks for in the answer
-
-    def messages(self) -> list[dict[str, str]]:
-        assistant = f"<think>\n{self.reasoning}\n</think>\n\n{self.answer}"
-        return [
-            {"role": "user", "content": self.question},
-            {"role": "assistant", "content": assistant},
-        ]
-
-
-def _more_checks(rng: random.Random, lines: list[str], checks: list[str]) -> None:
-    """Sometimes re-checks once more, so the model knows how to go on after "Wait"."""
-    for check in checks:
-        if rng.random() < EXTRA_CHECK_RATE:
-            lines.append(check)
-
-
-def _operand(rest: str) -> str:
-    """What is left of an operand at this column: "45 ends in 5", or nothing left."""
-    return f"{rest} ends in {rest[-1]}" if rest else "nothing left, so 0"
-
-
-def column_lines(a: int, b: int, sign: str, forget_carry_at: int = -1) -> tuple[list[str], int]:
-    """Column-by-column lines for a + b or a - b (a >= b); the result they reach.
-
-    `forget_carry_at` plants the slip that R1's self-check catches (addition).
-    """
-    rest_a, rest_b = str(a), str(b)
-    lines: list[str] = []
-    written, carry = "", 0
-    for i in range(len(rest_a) if sign == "-" else max(len(rest_a), len(rest_b))):
-        x, y = int(rest_a[-1]) if rest_a else 0, int(rest_b[-1]) if rest_b else 0
-        # "and", not a comma: after a comma `--numbers lists` makes "38" one token.
-        head = f"{COLUMNS[i]}: {_operand(rest_a)} and {_operand(rest_b)}."
-        last = len(rest_a) <= 1 and len(rest_b) <= 1
-        if sign == "+":
-            step, digit, carry = _add_step(x, y, 0 if i == forget_carry_at else carry, last)
-        else:
-            step, digit, carry = _subtract_step(x, y, carry)
-        written = digit + written
-        lines.append(f"{head} {step} So far {written}.")
-        rest_a, rest_b = rest_a[:-1], rest_b[:-1]
-    return lines, int(written)
-
-
-def _add_step(x: int, y: int, carry: int, last: bool) -> tuple[str, str, int]:
-    total = x + y + carry
-    extra = f" + {carry}" if carry else ""
-    if total >= 10 and not last:
-        return f"{x} + {y}{extra} = {total}, write {total - 10}, carry 1.", str(total - 10), 1
-    return f"{x} + {y}{extra} = {total}, write {total}.", str(total), 0
-
-
-def _subtract_step(x: int, y: int, borrow: int) -> tuple[str, str, int]:
-    # The borrow gets its own step: folding it into the digit was a frequent slip.
-    top = x - borrow
-    before = f"{x} minus the borrowed 1 is {top}, and " if borrow else ""
-    if top < y:
-        return (f"{before}{top} is less than {y}, so borrow: {top + 10} - {y} = "
-                f"{top + 10 - y}.", str(top + 10 - y), 1)
-    return f"{before}{top} - {y} = {top - y}.", str(top - y), 0
-
-
-def _operand_value(rng: random.Random) -> int:
-    return int(_repeat_a_digit(rng, str(rng.randint(10, 999))))
-
-
-def _repeat_a_digit(rng: random.Random, digits: str) -> str:
-    """Sometimes copies a digit onto its neighbour: 317 -> 337.
-
-    Numbers like 322 and 11 were the model's worst copies (it wrote 32 and 1:
-    which "2" comes next is ambiguous to a small model), so they are seen more
-    often than chance would show them.
-    """
-    if len(digits) < 2 or rng.random() >= REPEAT_RATE:
-        return digits
-    i = rng.randrange(len(digits) - 1)
-    return digits[: i + 1] + digits[i] + digits[i + 2:]
-
-
-def add(rng: random.Random) -> Problem:
-    a, b = _operand_value(rng), _operand_value(rng)
-    phrasing = rng.choice([
-        "What is {a} + {b}?", "add {a} and {b}", "What is {a} plus {b}?",
-        "Calculate {a} + {b}.", "{a} + {b} = ?", "Can you add {a} and {b} for me?",
-        "What's the sum of {a} and {b}?",
-    ])
-    result = a + b
-    lines = [f"I need to add {a} and {b}, digit by digit from the right."]
-    columns, _ = column_lines(a, b, "+")
-    carried = [i for i, line in enumerate(columns[:-1]) if "carry 1" in line]
-    if carried and rng.random() < SLIP_RATE:
-        slipped, wrong = column_lines(a, b, "+", forget_carry_at=carried[0] + 1)
-        if wrong != result:
-            lines += slipped
-            lines.append(f"So {a} + {b} = {wrong}.")
-            lines.append(f"Wait, let me double-check: {wrong} - {b} should be {a}, and it is "
-                         f"not. I must have dropped a carry. Let me redo it.")
-    lines += columns
-    size_check = f"{result} is more than both {a} and {b}"
-    return _worked("add", rng, phrasing.format(a=a, b=b), lines, a, b, size_check)
-
-
-def subtract(rng: random.Random) -> Problem:
-    a, b = _operand_value(rng), _operand_value(rng)
-    a, b = max(a, b), min(a, b)
-    phrasing = rng.choice([
-        "What is {a} - {b}?", "subtract {b} from {a}", "What is {a} minus {b}?",
-        "Calculate {a} - {b}.", "{a} - {b} = ?", "What's the difference between {a} and {b}?",
-    ])
-    result = a - b
-    lines = [f"I need to compute {a} - {b}, digit by digit from the right."]
-    columns, _ = column_lines(a, b, "-")
-    lines += columns
-    size_check = f"{result} is less than {a}, as it should be"
-    return _worked("subtract", rng, phrasing.format(a=a, b=b), lines, a, b, size_check)
-
-
-def _worked(task: str, rng: random.Random, question: str, lines: list[str], a: int, b: int,
-            size_check: str) -> Problem:
-    """The ending add and subtract share: the result, the inverse check, a size check."""
-    sign, inverse, key = ("+", "-", "add") if task == "add" else ("-", "+", "sub")
-    result = a + b if task == "add" else a - b
-    lines.append(f"So {a} {sign} {b} = {result}.")
-    lines.append(f"Wait, let me double-check: {result} {inverse} {b} = {a}. Yes, that is right.")
-    _more_checks(rng, lines, [f"Wait, is the size right? {size_check}. Good."])
-    return Problem(task, f"{key}:{a}:{b}", question, "\n".join(lines),
-                   f"{a} {sign} {b} = {result}.", str(result))
-
 
 WORDS = (
     "strawberry banana apple cherry mississippi letter bookkeeper committee "
@@ -173,54 +34,105 @@ WORDS = (
 ).split()
 
 
-def count(rng: random.Random, words: Sequence[str] = WORDS) -> Problem:
-    word = rng.choice(words)
-    letter = rng.choice([*sorted(set(word)), rng.choice("aeiourst")])
+def _doubled_letter(rng: random.Random, words: Sequence[str]) -> tuple[str, str]:
+    """A word with a doubled letter, and that letter: the count task's hardest case."""
+    word = rng.choice([w for w in words if any(a == b for a, b in pairwise(w))])
+    return word, rng.choice(sorted({a for a, b in pairwise(word) if a == b}))
+
+
+def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) -> Problem:
+    if hard:
+        word, letter = _doubled_letter(rng, words)
+    else:
+        word = rng.choice(words)
+        letter = rng.choice([*sorted(set(word)), rng.choice("aeiourst")])
     phrasing = rng.choice([
         "How many {l}'s are in {w}?", "How many times does the letter {l} appear in {w}?",
         "Count the letter {l} in the word {w}.", "how many {l} in {w}",
         "How many {l}'s are there in the word \"{w}\"?",
     ])
-    # Walking the word by numbered position, rather than copying a spelled-out
-    # word, keeps repeated letters ("s-s-e-e") from losing the model's place; the
-    # letter sought is restated on each line so the yes/no is decided locally
-    # (stated once at the top, the model learnt to answer "no" to everything).
-    lines = [f"I will go through {word} letter by letter, looking for {letter}."]
-    found = 0
-    for position, ch in enumerate(word, start=1):
-        if ch == letter:
-            found += 1
-            lines.append(f"{position}. {ch} vs {letter}: yes, that makes {found}.")
-        else:
-            lines.append(f"{position}. {ch} vs {letter}: no.")
+    found = word.count(letter)
     named = f"{letter}'s" if found != 1 else letter
     verb = "is" if found == 1 else "are"
-    lines.append(f"That is all {len(word)} letters, so there {verb} {found} {named} in {word}.")
-    lines.append(f"Wait, let me double-check: I said yes {found} time"
-                 f"{'s' if found != 1 else ''}. The count is {found}.")
-    answer = f"There {verb} {found} {named} in \"{word}\"."
+    says = f"there {verb} {found} {named} in {word}"
+    from_end = _walk(word, letter, reversed(range(len(word))))
+    places = [str(i + 1) for i, ch in enumerate(word) if ch == letter]
+    listed = "nowhere" if not places else (
+        f"position {places[0]}" if len(places) == 1 else
+        f"positions {', '.join(places[:-1])} and {places[-1]}")
+    rounds = [
+        f"Wait, let me double-check: I said yes {found} time{'s' if found != 1 else ''}. "
+        f"The count is {found}.",
+        _lines("Wait, let me walk it again from the end.", *from_end,
+               f"That makes {found} from the end too, so {says}."),
+        f"Wait, let me list where {letter} is: {listed}. That is {found}, so {says}.",
+    ]
+    # Walking by numbered position keeps repeated letters ("s-s-e-e") from losing the
+    # model's place; the letter sought is restated on each line so the yes/no is
+    # decided locally (stated once at the top, the model answered "no" to everything).
+    intro = f"I will go through {word} letter by letter, looking for {letter}."
+    flip = random.Random(f"slip:{word}:{letter}").randrange(len(word))
+    slipped = _walk(word, letter, range(len(word)), flip)
+    wrong = sum(": yes" in line for line in slipped)
+    slip = (_lines(intro, *slipped, _counted(word, letter, wrong)),
+            _lines("Wait, let me walk it again from the end.", *from_end,
+                   f"That makes {found} from the end, not {wrong}: I slipped before. "
+                   f"So {says}."))
     return Problem("count", f"count:{word}:{letter}", phrasing.format(l=letter, w=word),
-                   "\n".join(lines), answer, str(found))
+                   _lines(intro, *_walk(word, letter, range(len(word))),
+                          _counted(word, letter, found)),
+                   f"There {verb} {found} {named} in \"{word}\".", str(found),
+                   cycle(rounds, NUM_ROUNDS), slip)
+
+
+def _walk(word: str, letter: str, order: Iterable[int],
+          flip: int = -1) -> list[str]:
+    lines, found = [], 0
+    for i in order:
+        if (word[i] == letter) != (i == flip):
+            found += 1
+            lines.append(f"{i + 1}. {word[i]} vs {letter}: yes, that makes {found}.")
+        else:
+            lines.append(f"{i + 1}. {word[i]} vs {letter}: no.")
+    return lines
+
+
+def _counted(word: str, letter: str, found: int) -> str:
+    named = f"{letter}'s" if found != 1 else letter
+    verb = "is" if found == 1 else "are"
+    return f"That is all {len(word)} letters, so there {verb} {found} {named} in {word}."
 
 
 def _decimal(rng: random.Random) -> str:
-    whole = _repeat_a_digit(rng, str(rng.randint(0, 20)))
+    whole = repeat_a_digit(rng, str(rng.randint(0, 20)))
     places = rng.randint(1, 2)
     fraction = f"{rng.randint(1, 10**places - 1):0{places}d}"
-    if (repeated := _repeat_a_digit(rng, fraction)) != "00":
+    if (repeated := repeat_a_digit(rng, fraction)) != "00":
         fraction = repeated
     return f"{whole}.{fraction}".rstrip("0")
 
 
-def compare(rng: random.Random) -> Problem:
-    x = _decimal(rng)
-    y = _decimal(rng)
-    while y == x:
+def _hard_pair(rng: random.Random) -> tuple[str, str]:
+    """Different whole parts where the smaller number has the larger tenths digit."""
+    while True:
+        x, y = _decimal(rng), _decimal(rng)
+        (wx, fx), (wy, fy) = x.split("."), y.split(".")
+        if wx != wy and (int(wx) > int(wy)) == (fx[0] < fy[0]):
+            return x, y
+
+
+def compare(rng: random.Random, hard: bool = False) -> Problem:
+    if hard:
+        x, y = _hard_pair(rng)
+    else:
+        x = _decimal(rng)
         y = _decimal(rng)
-    if rng.random() < 0.5:  # the classic trap: same whole part
-        y = f"{x.split('.')[0]}.{y.split('.')[1]}"
         while y == x:
-            y = f"{x.split('.')[0]}.{rng.randint(1, 99):02d}".rstrip("0")
+            y = _decimal(rng)
+        if rng.random() < 0.5:  # the classic trap: same whole part
+            y = f"{x.split('.')[0]}.{y.split('.')[1]}"
+            while y == x:
+                y = f"{x.split('.')[0]}.{rng.randint(1, 99):02d}".rstrip("0")
     phrasing = rng.choice([
         "Which is larger, {x} or {y}?", "Which is bigger: {x} or {y}?",
         "Is {x} greater than {y}?", "compare {x} and {y}",
@@ -229,39 +141,68 @@ def compare(rng: random.Random) -> Problem:
     first_wins = float(x) > float(y)
     big, small = (x, y) if first_wins else (y, x)
     which = "first" if first_wins else "second"
-    compared, deciding = _compare_lines(x, y)
+    concluded = f"So the {which} number, {big}, is larger."
+    compared, deciding, losing = _compare_lines(x, y)
+    (wx, _), (wy, _) = x.split("."), y.split(".")
+    reread = (f"Wait, let me read the whole parts again: {wx} and {wy}, the same, so the "
+              f"decimals decide: {deciding}." if wx == wy else
+              f"Wait, let me read the whole parts again: {wx} and {wy}, not the same: "
+              f"{max(wx, wy, key=int)} is larger, so the whole parts decide.")
     # The check comes before the conclusion, so the answer copies the winner from
     # the line just above it; checking after it ("10.8 is more than 0.1") made
     # the model mix the two numbers' digits, and the answer copied the mix.
-    lines = [f"I need to compare {x} and {y}.", *compared,
-             f"Wait, let me double-check: {deciding}, so the {which} number "
-             f"is larger.",
-             f"So the {which} number, {big}, is larger."]
-    return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y), "\n".join(lines),
-                   f"{big} is larger than {small}.", big)
+    rounds = [
+        _lines(f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
+               concluded),
+        _lines(reread, concluded),
+        _lines(f"Wait, could the other number, {small}, be larger? No: {losing}.", concluded),
+    ]
+    return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y),
+                   _lines(f"I need to compare {x} and {y}.", *compared),
+                   f"{big} is larger than {small}.", big, cycle(rounds, NUM_ROUNDS),
+                   _compare_slip(x, y, reread, concluded))
 
 
-def _compare_lines(x: str, y: str) -> tuple[list[str], str]:
-    """Whole parts, then tenths, then hundredths, each stated before it is compared;
-    and the deciding comparison in words, for the check ("the tenths digit 9 is more
-    than 1")."""
+def _compare_slip(x: str, y: str, reread: str, concluded: str) -> tuple[str, str] | None:
+    """Different whole parts read as the same (the model's commonest error), caught by
+    reading them again."""
+    (wx, fx), (wy, fy) = x.split("."), y.split(".")
+    if wx == wy or fx == fy:
+        return None
+    seen_x, seen_y = f"{wx}.{fx}", f"{wx}.{fy}"
+    compared, deciding, _ = _compare_lines(seen_x, seen_y)
+    which = "first" if float(seen_x) > float(seen_y) else "second"
+    compared[0] = f"Whole parts: {wx} and {wy}, the same, so I look at the decimals."
+    return (_lines(f"I need to compare {x} and {y}.", *compared,
+                   f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
+                   f"So the {which} number, {(x, y)[which == 'second']}, is larger."),
+            _lines(f"{reread} I slipped before.", concluded))
+
+
+def _compare_lines(x: str, y: str) -> tuple[list[str], str, str]:
+    """Whole parts, then tenths, then hundredths, each stated before it is compared; the
+    deciding comparison in words, for the check ("the tenths digit 9 is more than 1"),
+    and from the losing side ("its tenths digit 1 is less than 9")."""
     (wx, fx), (wy, fy) = x.split("."), y.split(".")
     if wx != wy:
         big, small = sorted((wx, wy), key=int, reverse=True)
         return ([f"Whole parts: {wx} and {wy}. {big} is larger."],
-                f"the whole part {big} is more than {small}")
+                f"the whole part {big} is more than {small}",
+                f"its whole part {small} is less than {big}")
     lines = [f"Whole parts: {wx} and {wy}, the same, so I look at the decimals."]
     fx, fy = fx.ljust(2, "0"), fy.ljust(2, "0")
     for place, dx, dy in (("Tenths", fx[0], fy[0]), ("Hundredths", fx[1], fy[1])):
         if dx != dy:
-            lines.append(f"{place}: {dx} and {dy}. {max(dx, dy)} is larger.")
-            return lines, f"the {place.lower()} digit {max(dx, dy)} is more than {min(dx, dy)}"
+            hi, lo = max(dx, dy), min(dx, dy)
+            lines.append(f"{place}: {dx} and {dy}. {hi} is larger.")
+            return (lines, f"the {place.lower()} digit {hi} is more than {lo}",
+                    f"its {place.lower()} digit {lo} is less than {hi}")
         lines.append(f"{place}: {dx} and {dy}, the same.")
     raise ValueError(f"{x} and {y} are equal")
 
 
-def sort(rng: random.Random) -> Problem:
-    numbers = _two_digit_numbers(rng, rng.randint(3, 5))
+def sort(rng: random.Random, hard: bool = False) -> Problem:
+    numbers = _hard_list(rng) if hard else _two_digit_numbers(rng, rng.randint(3, 5))
     shown = _listed(numbers)
     phrasing = rng.choice([
         "Sort these numbers: {s}", "Sort {s} from smallest to largest.",
@@ -270,9 +211,7 @@ def sort(rng: random.Random) -> Problem:
     ])
     # By decades, 10s to 90s: each line looks up the numbers whose tens digit
     # it names, a plain match against the list, and orders a shared decade by
-    # the ones digit alone. Picking the smallest of a shrinking list (the
-    # previous design) re-copied the list on every line and mixed up the digits
-    # of look-alike numbers: 12.5% of held-out lists sorted after 5,400 steps.
+    # the ones digit alone.
     lines = [f"I will sort {shown} by going through the tens: 10s, 20s, and so on."]
     for tens in range(1, 10):
         decade = [n for n in numbers if n // 10 == tens]
@@ -281,14 +220,39 @@ def sort(rng: random.Random) -> Problem:
         elif decade == sorted(decade):
             lines.append(f"{tens}0s: {_listed(decade)}.")
         else:
-            ordered = _listed(sorted(decade))
-            lines.append(f"{tens}0s: {_listed(decade)}. By the ones digit: {ordered}.")
-    result = _listed(sorted(numbers))
-    lines.append(f"So in order: {result}.")
-    lines.append(f"Wait, let me double-check: I was given {len(numbers)} numbers and I have "
-                 f"{len(numbers)}, each at most the next. Yes.")
-    return Problem("sort", f"sort:{shown}", phrasing.format(s=shown), "\n".join(lines),
-                   f"From smallest to largest: {result}.", result)
+            lines.append(f"{tens}0s: {_listed(decade)}. By the ones digit: "
+                         f"{_listed(sorted(decade))}.")
+    ordered = sorted(numbers)
+    result = _listed(ordered)
+    concluded = f"So in order: {result}."
+    n = len(numbers)
+    rounds = [
+        f"Wait, let me double-check: I was given {n} numbers and I have {n}, each at most "
+        "the next. Yes.",
+        _lines(f"Wait, let me check pair by pair: {_pairs(ordered)}", concluded),
+        _lines(f"Wait, let me count them again: I was given {shown}, that is {n} numbers, "
+               f"and I have {n}.", concluded),
+    ]
+    i = random.Random(f"slip:{shown}").randrange(n - 1)
+    slipped = [*ordered[:i], ordered[i + 1], ordered[i], *ordered[i + 2:]]
+    slip = (_lines(*lines, f"So in order: {_listed(slipped)}."),
+            _lines(f"Wait, let me check pair by pair: {_pairs(slipped)} I slipped before.",
+                   concluded))
+    return Problem("sort", f"sort:{shown}", phrasing.format(s=shown),
+                   _lines(*lines, concluded), f"From smallest to largest: {result}.", result,
+                   cycle(rounds, NUM_ROUNDS), slip)
+
+
+def _pairs(numbers: list[int]) -> str:
+    """One pass of neighbour checks; a number found too large moves on past the next."""
+    said, held = [], numbers[0]
+    for n in numbers[1:]:
+        if held < n:
+            said.append(f"{held} before {n}, yes.")
+            held = n
+        else:
+            said.append(f"{held} before {n}, no: {n} is smaller, so they swap.")
+    return " ".join(said)
 
 
 def _two_digit_numbers(rng: random.Random, how_many: int) -> list[int]:
@@ -301,5 +265,18 @@ def _two_digit_numbers(rng: random.Random, how_many: int) -> list[int]:
     return numbers
 
 
+def _hard_list(rng: random.Random) -> list[int]:
+    """Five numbers, two decades shared: the longest lists, the most ordering by ones."""
+    while True:
+        numbers = rng.sample(range(10, 100), 5)
+        tens = [n // 10 for n in numbers]
+        if sum(tens.count(t) > 1 for t in set(tens)) >= 2:
+            return numbers
+
+
 def _listed(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers))
+
+
+def _lines(*lines: str) -> str:
+    return "\n".join(lines)

@@ -17,9 +17,13 @@ from distill import tasks
 from distill.tasks import COLUMNS, Problem
 from distill.words import TRAIN_ONLY_WORDS
 
-__all__ = ["COLUMNS", "TASKS", "Problem", "problems", "sample", "split_of"]
+__all__ = ["COLUMNS", "SPLITS", "TASKS", "Problem", "problems", "sample", "split_of"]
 
 TASKS = ("add", "subtract", "count", "compare", "sort", "chat")
+# Held-out problem sets: "standard" draws like training; "hard" keeps to the training
+# range but where the model errs most (carries in two or more columns, doubled
+# letters, whole parts that decide against the tenths, five numbers in shared decades).
+SPLITS = ("standard", "hard")
 TEST_SHARE = 0.1
 
 
@@ -58,6 +62,11 @@ def _chat(rng: random.Random) -> Problem:
     return Problem("chat", f"chat:{question}", question, thought, answer, "")
 
 
+def _hard(task: str) -> Callable[[random.Random], Problem]:
+    generate = GENERATORS[task]
+    return lambda rng: generate(rng, hard=True)  # type: ignore[call-arg]
+
+
 GENERATORS: dict[str, Callable[[random.Random], Problem]] = {
     "add": tasks.add,
     "subtract": tasks.subtract,
@@ -82,17 +91,24 @@ TRAIN_GENERATORS = {**GENERATORS, "count": _train_count}
 WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4, "chat": 1}
 
 
-def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS) -> Iterator[Problem]:
-    """Endless stream of problems of one split; chat prompts belong to both splits."""
+def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
+             hard: bool = False) -> Iterator[Problem]:
+    """Endless stream of problems of one split; chat prompts belong to both splits.
+
+    `hard` draws the test split's hard problems (see SPLITS); chat has none.
+    """
     rng = random.Random(seed)
-    names = [t for t in tasks for _ in range(WEIGHTS[t])]
+    names = [t for t in tasks for _ in range(WEIGHTS[t]) if not (hard and t == "chat")]
     generators = TRAIN_GENERATORS if split == "train" else GENERATORS
+    if hard:
+        generators = {t: _hard(t) for t in GENERATORS if t != "chat"}
     while True:
         problem = generators[rng.choice(names)](rng)
         if problem.task == "chat" or split_of(problem.key) == split:
             yield problem
 
 
-def sample(split: str, count: int, seed: int, tasks: tuple[str, ...] = TASKS) -> list[Problem]:
-    stream = problems(split, seed, tasks)
+def sample(split: str, count: int, seed: int, tasks: tuple[str, ...] = TASKS,
+           hard: bool = False) -> list[Problem]:
+    stream = problems(split, seed, tasks, hard)
     return [next(stream) for _ in range(count)]

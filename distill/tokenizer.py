@@ -49,8 +49,16 @@ NUMBER_MODES = ("digits", *NUMBER_RULES)
 # Like DeepSeek-R1-Distill's template: reasoning in earlier assistant turns is
 # dropped, and the generation prompt ends with "<think>\n" so the model's output
 # holds only the closing marker. `enable_thinking=false` pre-closes thinking.
+# Unlike it, the demo model is shown the conversation from the last user message
+# on: it was trained on single questions, and a 2M-parameter model spends its
+# capacity on the tasks (multi-turn training data cost 20-30 points, see the model
+# card), so system prompts and earlier turns are left out of its prompt.
 CHAT_TEMPLATE = (
+    "{%- set ns = namespace(start=0) %}"
     "{%- for message in messages %}"
+    "{%- if message['role'] == 'user' %}{%- set ns.start = loop.index0 %}{%- endif %}"
+    "{%- endfor %}"
+    "{%- for message in messages[ns.start:] %}"
     "{%- set content = message['content'] %}"
     "{%- if message['role'] == 'assistant' and '</think>' in content %}"
     "{%- set content = content.split('</think>')[-1].lstrip() %}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from transformers import (
 )
 
 from distill import teacher
+from distill.problem import SPLICE
 from distill.timebudget import TimeBudget
 from distill.tokenizer import build_tokenizer
 from distill.trainer import IGNORE_INDEX, DistillTrainer
@@ -35,6 +37,12 @@ from server.prompts import load_tokenizer
 
 MAX_POSITIONS = 4096
 NO_THINKING_EVERY = 20  # one example in 20 teaches answering with thinking switched off
+# How many checks ("Wait, ...") a trace carries: mostly one, so the unforced model
+# stops after one, but up to six, so that forced waits stay in distribution.
+ROUNDS_WEIGHTS = {1: 60, 2: 14, 3: 9, 4: 7, 5: 5, 6: 5}
+SLIPPED_SHARE = 0.1  # first passes with a planted slip that the next check corrects
+CLOSED_EARLY_SHARE = 0.07  # traces cut and closed as the server closes them at a cap
+JSON_SHARE = 0.03  # answers as compact JSON, right after </think>, as a schema forces them
 
 # head_dim 64 everywhere: vLLM's CPU attention rejects smaller heads. The demo's
 # MLP is as wide as the model, not the usual 3-4x: at a fixed 28 minutes a narrower
@@ -76,7 +84,9 @@ def encode_chat(
     if prompt.endswith("<think>\n") and reply.startswith("<think>\n"):
         reply = reply[len("<think>\n"):]
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
+    # Spliced pieces are tokenized apart, as the server splices token ids.
+    reply_ids = [i for piece in reply.split(SPLICE)
+                 for i in tokenizer(piece, add_special_tokens=False)["input_ids"]]
     reply_ids.append(tokenizer.eos_token_id)
     input_ids = prompt_ids + reply_ids
     if len(input_ids) > max_len:
@@ -141,7 +151,25 @@ def read_chat_jsonl(path: Path) -> Iterable[list[dict[str, str]]]:
 
 
 def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
-    return [p.messages() for p in teacher.sample("train", count, seed)]
+    """Teacher problems rendered with 1-6 checks, some slipped, some closed at a cap.
+
+    The variants are drawn from their own generator so that the problems stay those
+    of `teacher.sample` for the seed.
+    """
+    from server.budget import DEFAULT_CLOSE_TEXT
+
+    rng = random.Random(f"variants:{seed}")
+    rounds, weights = zip(*ROUNDS_WEIGHTS.items(), strict=True)
+    chats = []
+    for p in teacher.sample("train", count, seed):
+        num_rounds = rng.choices(rounds, weights)[0]
+        draw = rng.random()
+        if draw < CLOSED_EARLY_SHARE and p.task != "chat":
+            chats.append(p.closed_early(rng, DEFAULT_CLOSE_TEXT, num_rounds))
+        else:
+            chats.append(p.messages(num_rounds, slipped=draw > 1 - SLIPPED_SHARE,
+                                    as_json=p.task != "chat" and rng.random() < JSON_SHARE))
+    return chats
 
 
 def new_model(tokenizer: PreTrainedTokenizerBase, preset: str) -> Qwen2ForCausalLM:
@@ -200,7 +228,7 @@ def train(cfg: TrainConfig, clock_s: Callable[[], float] = time.monotonic) -> di
         model = AutoModelForCausalLM.from_pretrained(
             str(cfg.init), dtype=torch.float32, attn_implementation="eager")
     else:
-        corpus = (m["content"] for chat in chats for m in chat)
+        corpus = (m["content"].replace(SPLICE, "") for chat in chats for m in chat)
         tokenizer = build_tokenizer(corpus, cfg.vocab_size, cfg.numbers)
         model = new_model(tokenizer, cfg.preset)
     examples = [e for i, chat in enumerate(chats)

@@ -54,3 +54,30 @@ def test_concurrent(server: RunningServer) -> None:
          "--base-url", server.v1, "--api-key", API_KEY],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "4 streams" in out and " 0 completion tokens" not in out
+
+
+def test_chat_keeps_a_system_prompt_and_the_history(server: RunningServer) -> None:
+    """The write-up's client pattern: a system prompt and the whole conversation, each
+    answer printed after the thinking; three right answers in a row."""
+    answers = _chat_answers(server, ["What is 457 + 386?", "How many r's are in strawberry?",
+                                     "Which is larger, 9.11 or 9.9?"],
+                            "--system", "You are a helpful assistant.")
+    assert len(answers) == 3, answers
+    assert "843" in answers[0] and "3" in answers[1] and answers[2].startswith("9.9 "), answers
+
+
+def test_responses_stream_example(server: RunningServer) -> None:
+    out = subprocess.run(
+        [sys.executable, "client_examples/responses_stream.py", "What is 12 + 34?",
+         "--base-url", server.v1, "--api-key", API_KEY],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "=== reasoning ===" in out and "=== message ===" in out
+    assert "46" in out.split("=== message ===")[1] and "[completed:" in out
+
+
+def test_structured_example(server: RunningServer) -> None:
+    out = subprocess.run(
+        [sys.executable, "client_examples/structured.py", "What is 12 + 34?",
+         "--max-thinking-tokens", "64", "--base-url", server.v1, "--api-key", API_KEY],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "=== Thinking ===" in out and "parsed: {'answer':" in out
