@@ -27,11 +27,11 @@ def _convert(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from distill import teacher
-    from distill.problem import SPLICE
+    from distill.problem import plain
 
     with args.out.open("w", encoding="utf-8") as out:
         for problem in teacher.sample(args.split, args.count, args.seed):
-            messages = [{**m, "content": m["content"].replace(SPLICE, "")}
+            messages = [{**m, "content": plain(m["content"])}
                         for m in problem.messages()]
             out.write(json.dumps({"messages": messages, "task": problem.task}) + "\n")
     print(f"wrote {args.count} {args.split} problems to {args.out}")

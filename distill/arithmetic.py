@@ -117,11 +117,8 @@ def add(rng: random.Random, hard: bool = False) -> Problem:
         _lines(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
                f"So {b} + {a} = {r}, the same as before."),
         f"Wait, is the size right? {r} is more than both {a} and {b}. Good.",
-        _lines("Wait, let me add it once more, column by column.", *columns,
-               f"So {a} + {b} = {r}, the same as before."),
-        f"Wait, is the size right? {r} is more than both {a} and {b}. Good.",
     ]
-    slip = None
+    slip, confirmed = None, None
     carried = [i for i, line in enumerate(columns[:-1]) if "carry 1" in line]
     if carried:
         slipped, wrong = column_lines(a, b, "+", slip_at=random.Random(f"slip:{a}:{b}")
@@ -130,9 +127,11 @@ def add(rng: random.Random, hard: bool = False) -> Problem:
                 _lines(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
                        f"So {b} + {a} = {r}, not {wrong}: I slipped before. "
                        f"So {a} + {b} = {r}."))
+        confirmed = f"Wait, let me double-check: {wrong} - {b} = {a}. Yes, that is right."
     return Problem("add", f"add:{a}:{b}", phrasing.format(a=a, b=b),
                    _lines(intro, *columns, f"So {a} + {b} = {r}."), f"{a} + {b} = {r}.",
-                   str(r), cycle(rounds, NUM_ROUNDS), slip)
+                   str(r), cycle(rounds, NUM_ROUNDS, f"So {a} + {b} = {r}."), slip,
+                   confirmed)
 
 
 def subtract(rng: random.Random, hard: bool = False) -> Problem:
@@ -155,11 +154,8 @@ def subtract(rng: random.Random, hard: bool = False) -> Problem:
         _lines(f"Wait, let me check by adding back: {r} + {b} should give {a}.", *added_back,
                f"So {r} + {b} = {a}, as it should be."),
         f"Wait, is the size right? {r} is less than {a}, as it should be. Good.",
-        _lines("Wait, let me subtract once more, column by column.", *columns,
-               f"So {a} - {b} = {r}, the same as before."),
-        f"Wait, is the size right? {r} is less than {a}, as it should be. Good.",
     ]
-    slip = None
+    slip, confirmed = None, None
     borrowed = [i for i, line in enumerate(columns[:-1]) if "borrow:" in line]
     if borrowed:
         at = random.Random(f"slip:{a}:{b}").choice(borrowed) + 1
@@ -169,9 +165,11 @@ def subtract(rng: random.Random, hard: bool = False) -> Problem:
                 _lines(f"Wait, let me check by adding back: {wrong} + {b} should give {a}.",
                        *wrong_back, f"So {wrong} + {b} = {back}, not {a}: I slipped. "
                        "Let me subtract again.", *columns, f"So {a} - {b} = {r}."))
+        confirmed = f"Wait, let me double-check: {wrong} + {b} = {a}. Yes, that is right."
     return Problem("subtract", f"sub:{a}:{b}", phrasing.format(a=a, b=b),
                    _lines(intro, *columns, f"So {a} - {b} = {r}."), f"{a} - {b} = {r}.",
-                   str(r), cycle(rounds, NUM_ROUNDS), slip)
+                   str(r), cycle(rounds, NUM_ROUNDS, f"So {a} - {b} = {r}."), slip,
+                   confirmed)
 
 
 def _lines(*lines: str) -> str:

@@ -15,6 +15,18 @@ from dataclasses import dataclass
 # Separates pieces of an assistant reply that the server joins as token ids, not
 # as text (a splice): `distill.train.encode_chat` tokenizes each piece on its own.
 SPLICE = "\x1e"
+# Opens a piece the model reads but is not trained to write: what the server
+# splices (a forced "Wait", the close text) and a planted slip. Trained on, a forced
+# "Wait" taught the model to go on checking by itself after one (the stop after a
+# check was learnt from how many checks the traces held), and the slips taught it
+# to slip: the previous demo model's sort and count errors were the planted ones.
+FORCED = "\x1d"
+WAIT_TEXT = "Wait"  # the server's default wait text (server.budget.DEFAULT_WAIT_TEXT)
+
+
+def plain(text: str) -> str:
+    """The text without its splice marks."""
+    return text.replace(SPLICE, "").replace(FORCED, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +44,35 @@ class Problem:
     # A first pass with a planted slip and the check that catches and corrects it;
     # it replaces the first two rounds.
     slip: tuple[str, str] | None = None
+    # A short first check that lets the slip through (as the model's own checks do when
+    # it slips): a trace with it shows a later, forced check catching the slip.
+    confirmed: str | None = None
 
     @property
     def reasoning(self) -> str:
         return self.trace()
 
-    def trace(self, num_rounds: int = 1, slipped: bool = False, splice: str = "") -> str:
-        """The working and `num_rounds` checks; `splice` marks where each check's "Wait"
-        is spliced in (see SPLICE)."""
+    def trace(self, num_rounds: int = 1, slipped: bool = False, marked: bool = False,
+              late: bool = False) -> str:
+        """The working and `num_rounds` checks. `marked` puts in the splice marks: each
+        check is a piece of its own; the first check's "Wait" is the model's own, every
+        later one is forced, and a slipped first pass is read, not learnt. `late`: the
+        slip passes the first check and the second catches it."""
         first, rounds = self.first_pass, self.rounds
+        late = late and self.confirmed is not None and num_rounds > 1
         if slipped and self.slip is not None:
             first, rounds = self.slip[0], (self.slip[1], *self.rounds[2:])
-        return f"\n{splice}".join([first, *rounds[:num_rounds]])
+            if late:
+                rounds = (str(self.confirmed), self.slip[1], *self.rounds[2:])
+        if not marked:
+            return "\n".join([first, *rounds[:num_rounds]])
+        read_only = slipped and self.slip is not None
+        pieces = [f"{FORCED}{first}" if read_only else first,
+                  *(f"{FORCED}{r}" if read_only and late else r for r in rounds[:1])]
+        for check in rounds[1:num_rounds]:
+            assert check.startswith(WAIT_TEXT), check
+            pieces.append(f"{FORCED}{WAIT_TEXT}{SPLICE}{check[len(WAIT_TEXT):]}")
+        return f"\n{SPLICE}".join(pieces)
 
     @property
     def json_answer(self) -> str:
@@ -55,10 +84,10 @@ class Problem:
         return f'{{"answer":{self.expected}}}'
 
     def messages(self, num_rounds: int = 1, slipped: bool = False,
-                 as_json: bool = False) -> list[dict[str, str]]:
+                 as_json: bool = False, late: bool = False) -> list[dict[str, str]]:
         # The checks' "Wait" is tokenized apart, as the server splices its token ids
         # where the model's "</think>" would have been.
-        trace = self.trace(num_rounds, slipped, SPLICE)
+        trace = self.trace(num_rounds, slipped, marked=True, late=late)
         answer = self.json_answer if as_json else f"\n\n{self.answer}"
         assistant = f"<think>\n{trace}\n</think>{answer}"
         return [
@@ -74,10 +103,10 @@ class Problem:
         the prefix tokenizes as it would inside the whole trace; the close text is a
         separate piece, as the server splices its token ids.
         """
-        text = self.trace(num_rounds, splice=SPLICE)
+        text = self.trace(num_rounds, marked=True)
         cuts = [i for i in range(1, len(text)) if text[i] == " " or text[i - 1] == "\n"]
         cut = rng.choice(cuts) if cuts else len(text)
-        assistant = (f"<think>\n{text[:cut]}{SPLICE}{close_text}</think>{SPLICE}"
+        assistant = (f"<think>\n{text[:cut]}{SPLICE}{FORCED}{close_text}</think>{SPLICE}"
                      f"\n\n{self.answer}")
         return [
             {"role": "user", "content": self.question},
@@ -85,7 +114,12 @@ class Problem:
         ]
 
 
-def cycle(rounds: list[str], num_rounds: int) -> tuple[str, ...]:
-    """The first round, then the others repeated in turn up to `num_rounds`."""
-    first, rest = rounds[0], rounds[1:]
-    return (first, *(rest[i % len(rest)] for i in range(num_rounds - 1))) if rest else (first,)
+def cycle(rounds: list[str], num_rounds: int, settled: str) -> tuple[str, ...]:
+    """The checks in turn, then short ones that restate the result.
+
+    Once every route has been taken, another check would repeat one; a short line
+    keeps eight forced waits inside the lengths the model trained on (add and subtract
+    traces with the long checks repeated ran past 1,000 tokens).
+    """
+    more = f"{WAIT_TEXT}, I have checked it every way I know, and each check agrees. {settled}"
+    return (*rounds, *[more] * num_rounds)[:num_rounds]

@@ -82,7 +82,9 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
                    _lines(intro, *_walk(word, letter, range(len(word))),
                           _counted(word, letter, found)),
                    f"There {verb} {found} {named} in \"{word}\".", str(found),
-                   cycle(rounds, NUM_ROUNDS), slip)
+                   cycle(rounds, NUM_ROUNDS, f"So {says}."), slip,
+                   f"Wait, let me double-check: I said yes {wrong} "
+                   f"time{'s' if wrong != 1 else ''}. The count is {wrong}.")
 
 
 def _walk(word: str, letter: str, order: Iterable[int],
@@ -159,7 +161,7 @@ def compare(rng: random.Random, hard: bool = False) -> Problem:
     ]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y),
                    _lines(f"I need to compare {x} and {y}.", *compared),
-                   f"{big} is larger than {small}.", big, cycle(rounds, NUM_ROUNDS),
+                   f"{big} is larger than {small}.", big, cycle(rounds, NUM_ROUNDS, concluded),
                    _compare_slip(x, y, reread, concluded))
 
 
@@ -240,7 +242,7 @@ def sort(rng: random.Random, hard: bool = False) -> Problem:
                    concluded))
     return Problem("sort", f"sort:{shown}", phrasing.format(s=shown),
                    _lines(*lines, concluded), f"From smallest to largest: {result}.", result,
-                   cycle(rounds, NUM_ROUNDS), slip)
+                   cycle(rounds, NUM_ROUNDS, concluded), slip, rounds[0])
 
 
 def _pairs(numbers: list[int]) -> str:

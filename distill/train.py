@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from distill import teacher
-from distill.problem import SPLICE
+from distill.problem import FORCED, SPLICE, plain
 from distill.timebudget import TimeBudget
 from distill.tokenizer import build_tokenizer
 from distill.trainer import IGNORE_INDEX, DistillTrainer
@@ -37,10 +37,14 @@ from server.prompts import load_tokenizer
 
 MAX_POSITIONS = 4096
 NO_THINKING_EVERY = 20  # one example in 20 teaches answering with thinking switched off
-# How many checks ("Wait, ...") a trace carries: mostly one, so the unforced model
-# stops after one, but up to six, so that forced waits stay in distribution.
-ROUNDS_WEIGHTS = {1: 60, 2: 14, 3: 9, 4: 7, 5: 5, 6: 5}
+# How many checks ("Wait, ...") a trace carries: up to nine, so that eight forced
+# waits stay in distribution. Every check after the first opens with a forced "Wait"
+# the model is not trained to write, so the stop after any check is always learnt.
+ROUNDS_WEIGHTS = {1: 50, 2: 12, 3: 9, 4: 7, 5: 6, 6: 5, 7: 4, 8: 4, 9: 3}
 SLIPPED_SHARE = 0.1  # first passes with a planted slip that the next check corrects
+# ... or that the first check lets through and a forced second check corrects: what
+# a forced "Wait" is for. Read, not learnt, up to the correction (see problem.FORCED).
+LATE_SLIP_SHARE = 0.06
 CLOSED_EARLY_SHARE = 0.07  # traces cut and closed as the server closes them at a cap
 JSON_SHARE = 0.03  # answers as compact JSON, right after </think>, as a schema forces them
 
@@ -84,14 +88,19 @@ def encode_chat(
     if prompt.endswith("<think>\n") and reply.startswith("<think>\n"):
         reply = reply[len("<think>\n"):]
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    # Spliced pieces are tokenized apart, as the server splices token ids.
-    reply_ids = [i for piece in reply.split(SPLICE)
-                 for i in tokenizer(piece, add_special_tokens=False)["input_ids"]]
-    reply_ids.append(tokenizer.eos_token_id)
-    input_ids = prompt_ids + reply_ids
+    input_ids, labels = list(prompt_ids), [IGNORE_INDEX] * len(prompt_ids)
+    # Spliced pieces are tokenized apart, as the server splices token ids; a forced
+    # piece is read, not learnt (see distill.problem.FORCED).
+    for piece in reply.split(SPLICE):
+        forced = piece.startswith(FORCED)
+        ids = tokenizer(piece.removeprefix(FORCED), add_special_tokens=False)["input_ids"]
+        input_ids.extend(ids)
+        labels.extend([IGNORE_INDEX] * len(ids) if forced else ids)
+    input_ids.append(tokenizer.eos_token_id)
+    labels.append(tokenizer.eos_token_id)
     if len(input_ids) > max_len:
         return None
-    return Example(input_ids, [IGNORE_INDEX] * len(prompt_ids) + reply_ids)
+    return Example(input_ids, labels)
 
 
 class ChatDataset(torch.utils.data.Dataset[dict[str, list[int]]]):
@@ -151,7 +160,7 @@ def read_chat_jsonl(path: Path) -> Iterable[list[dict[str, str]]]:
 
 
 def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
-    """Teacher problems rendered with 1-6 checks, some slipped, some closed at a cap.
+    """Teacher problems rendered with 1-9 checks, some slipped, some closed at a cap.
 
     The variants are drawn from their own generator so that the problems stay those
     of `teacher.sample` for the seed.
@@ -166,9 +175,14 @@ def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
         draw = rng.random()
         if draw < CLOSED_EARLY_SHARE and p.task != "chat":
             chats.append(p.closed_early(rng, DEFAULT_CLOSE_TEXT, num_rounds))
+        elif p.slip and (draw > 1 - SLIPPED_SHARE or
+                         (draw > 1 - SLIPPED_SHARE - LATE_SLIP_SHARE and p.confirmed)):
+            late = draw <= 1 - SLIPPED_SHARE
+            chats.append(p.messages(max(2, num_rounds) if late else num_rounds,
+                                    slipped=True, late=late))
         else:
-            chats.append(p.messages(num_rounds, slipped=draw > 1 - SLIPPED_SHARE,
-                                    as_json=p.task != "chat" and rng.random() < JSON_SHARE))
+            as_json = p.task != "chat" and rng.random() < JSON_SHARE
+            chats.append(p.messages(num_rounds, as_json=as_json))
     return chats
 
 
@@ -228,7 +242,7 @@ def train(cfg: TrainConfig, clock_s: Callable[[], float] = time.monotonic) -> di
         model = AutoModelForCausalLM.from_pretrained(
             str(cfg.init), dtype=torch.float32, attn_implementation="eager")
     else:
-        corpus = (m["content"].replace(SPLICE, "") for chat in chats for m in chat)
+        corpus = (plain(m["content"]) for chat in chats for m in chat)
         tokenizer = build_tokenizer(corpus, cfg.vocab_size, cfg.numbers)
         model = new_model(tokenizer, cfg.preset)
     examples = [e for i, chat in enumerate(chats)

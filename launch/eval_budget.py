@@ -1,8 +1,8 @@
 """s1-style evaluation of budget forcing on the demo model's held-out set.
 
 Runs the held-out problems of both splits (standard, hard) through the server
-with: no forcing; min forcing with 1, 2, 4 and 8 waits; and on the standard
-split caps of 16 to 256 thinking tokens. Writes a Markdown table and a plot (accuracy against mean
+with: no forcing; min forcing with 1, 2, 4 and 8 waits; and caps of 16 to 256
+thinking tokens. Writes a Markdown table and a plot (accuracy against mean
 thinking tokens, one panel a split) into docs/.
 
     python launch/eval_budget.py --num-problems 1000
@@ -25,14 +25,13 @@ from launch.serve_local import REPO, local_server
 MIN_THINKING = 2000  # far above what the model wants: every stop below it gets a wait
 
 
-def configurations(split: str) -> list[tuple[str, dict[str, Any] | None]]:
-    """No forcing, 1-8 forced waits and, on the standard split, caps of 16-256 tokens
-    (the hard split asks whether thinking longer pays; caps only cut it short)."""
+def configurations() -> list[tuple[str, dict[str, Any] | None]]:
+    """No forcing, 1-8 forced waits and caps of 16-256 thinking tokens."""
     configs: list[tuple[str, dict[str, Any] | None]] = [("no forcing", None)]
     for waits in (1, 2, 4, 8):
         configs.append((f"min forcing, {waits} wait{'s' if waits > 1 else ''}", {
             "budget_forcing": {"min_thinking_tokens": MIN_THINKING, "max_waits": waits}}))
-    for cap in (16, 32, 64, 128, 256) if split == "standard" else ():
+    for cap in (16, 32, 64, 128, 256):
         configs.append((f"cap {cap}", {"budget_forcing": {"max_thinking_tokens": cap}}))
     return configs
 
@@ -71,24 +70,32 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+TASKS = ("add", "subtract", "count", "compare", "sort")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| split | configuration | accuracy | mean thinking tokens | mean latency (s) | "
-             "answers with thinking and content | answers in the answer's form |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"| split | configuration | accuracy | per task ({', '.join(TASKS)}) | "
+             "mean thinking tokens | mean latency (s) | thinking and answer | "
+             "answers in the answer's form | `</think>` in the answer |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        per_task = ", ".join(f"{100 * r['accuracy_by_task'].get(t, 0):.1f}" for t in TASKS)
         lines.append(f"| {r['split']} | {r['name']} | {100 * r['accuracy']:.1f}% | "
-                     f"{r['mean_reasoning_tokens']:.0f} | {r['mean_latency_s']:.3f} | "
+                     f"{per_task} | {r['mean_reasoning_tokens']:.0f} | "
+                     f"{r['mean_latency_s']:.3f} | "
                      f"{100 * r['share_with_reasoning_and_content']:.1f}% | "
-                     f"{100 * r['share_answer_form']:.1f}% |")
+                     f"{100 * r['share_answer_form']:.1f}% | "
+                     f"{100 * r['share_end_marker_in_answer']:.1f}% |")
     return "\n".join(lines)
 
 
-async def run_all(base_url: str, num_problems: int, splits: list[str]) -> list[dict[str, Any]]:
+async def run_all(base_url: str, num_problems: int, splits: list[str],
+                  concurrency: int) -> list[dict[str, Any]]:
     rows = []
     for split in splits:
-        for name, extra in configurations(split):
+        for name, extra in configurations():
             result = await evaluate(base_url, "none", num_problems, extra_body=extra,
-                                    max_tokens=3000, split=split, concurrency=64)
+                                    max_tokens=3000, split=split, concurrency=concurrency)
             rows.append({"split": split, "name": name, **result})
             print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -101,12 +108,17 @@ def main() -> None:
                         help="held-out problems per split and configuration")
     parser.add_argument("--splits", nargs="+", choices=("standard", "hard"),
                         default=["standard", "hard"])
+    parser.add_argument("--concurrency", type=int, default=128,
+                        help="requests in flight (and the local server's --max-num-seqs): "
+                             "on CPU, more sequences a step is more tokens a second")
     parser.add_argument("--out-dir", type=Path, default=REPO / "docs")
     args = parser.parse_args()
     server = (contextlib.nullcontext(args.base_url) if args.base_url
-              else local_server(["--max-model-len", "4096", "--max-num-seqs", "64"]))
+              else local_server(["--max-model-len", "4096",
+                                 "--max-num-seqs", str(args.concurrency)]))
     with server as base_url:
-        rows = asyncio.run(run_all(base_url, args.num_problems, args.splits))
+        rows = asyncio.run(run_all(base_url, args.num_problems, args.splits,
+                                   args.concurrency))
     args.out_dir.mkdir(exist_ok=True)
     (args.out_dir / "budget_eval.json").write_text(json.dumps(rows, indent=2) + "\n")
     (args.out_dir / "budget_eval.md").write_text(table(rows) + "\n")

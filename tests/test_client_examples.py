@@ -68,11 +68,11 @@ def test_chat_keeps_a_system_prompt_and_the_history(server: RunningServer) -> No
 
 def test_responses_stream_example(server: RunningServer) -> None:
     out = subprocess.run(
-        [sys.executable, "client_examples/responses_stream.py", "What is 12 + 34?",
+        [sys.executable, "client_examples/responses_stream.py", "What is 457 + 386?",
          "--base-url", server.v1, "--api-key", API_KEY],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "=== reasoning ===" in out and "=== message ===" in out
-    assert "46" in out.split("=== message ===")[1] and "[completed:" in out
+    assert "843" in out.split("=== message ===")[1] and "[completed:" in out
 
 
 def test_structured_example(server: RunningServer) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from distill import teacher
 from distill.evaluate import Conversation, has_answer_form, held_out
-from distill.problem import SPLICE
+from distill.problem import FORCED, SPLICE, plain
 from distill.train import encode_chat, synthetic_chats
 from server.budget import DEFAULT_CLOSE_TEXT, DEFAULT_WAIT_TEXT
 from server.prompts import load_tokenizer
@@ -41,21 +41,33 @@ def ids(tokenizer, text: str) -> list[int]:  # type: ignore[no-untyped-def]
 def test_each_check_begins_where_the_server_splices_its_wait(tokenizer, task: str) -> None:  # type: ignore[no-untyped-def]
     """The model writes its thinking up to a newline and would close it there; the server
     appends the wait text's ids in place of "</think>". The training reply holds exactly
-    those ids at that point, and the model's own tokens before them are unchanged."""
+    those ids at that point, and the model's own tokens before them are unchanged. The
+    first check's "Wait" is the model's own (learnt); every later one is the server's
+    (read, not learnt), so what is learnt after every check is to stop."""
     wait_ids = ids(tokenizer, DEFAULT_WAIT_TEXT)
     for problem in sample(task, 20):
         num_rounds = 4
         example = encode_chat(tokenizer, problem.messages(num_rounds), max_len=4096)
         assert example is not None
-        reply = [t for t, label in zip(example.input_ids, example.labels, strict=True)
-                 if label != -100]
+        start = len(ids(tokenizer, str(tokenizer.apply_chat_template(
+            problem.messages()[:1], add_generation_prompt=True, tokenize=False))))
+        reply = example.input_ids[start:]
+        learnt = [label != -100 for label in example.labels[start:]]
+        assert all(label == -100 for label in example.labels[:start])
         assert problem.trace(num_rounds).count("\n" + DEFAULT_WAIT_TEXT) >= num_rounds
         for i in range(num_rounds):
             # Thinking as the model emits it when it stops before check i.
             before = [t for piece in (problem.first_pass, *problem.rounds[:i])
                       for t in ids(tokenizer, piece + "\n")]
             assert reply[:len(before)] == before
-            assert reply[len(before):len(before) + len(wait_ids)] == wait_ids
+            # Only the forced waits before it are unlearnt.
+            assert learnt[:len(before)].count(False) == max(0, i - 1) * len(wait_ids)
+            at = slice(len(before), len(before) + len(wait_ids))
+            assert reply[at] == wait_ids
+            assert all(learnt[at]) if i == 0 else not any(learnt[at])
+        # After the last check the model closes its thinking: learnt.
+        end = ids(tokenizer, "</think>")[0]
+        assert learnt[reply.index(end)]
 
 
 @pytest.mark.parametrize("task", SCORED)
@@ -83,14 +95,41 @@ def test_every_check_keeps_the_answer_and_a_slip_is_corrected(task: str) -> None
         assert "I slipped" in catch and p.expected in catch.splitlines()[-1]
         trace = p.trace(3, slipped=True)
         assert trace.startswith(first) and catch in trace
+        if p.confirmed is not None:  # the first check lets it through, the second catches it
+            late = p.trace(3, slipped=True, late=True).split("\nWait")
+            assert late[1] == p.confirmed.removeprefix("Wait") and "I slipped" not in late[1]
+            assert "I slipped" in late[2]
 
 
-def test_later_checks_take_other_routes_in_a_fixed_cycle() -> None:
+def test_later_checks_take_other_routes_then_restate_the_result() -> None:
     for task in SCORED:
         p = sample(task, 5)[0]
         openings = [r.splitlines()[0].split(":")[0] for r in p.rounds]
         assert len(set(openings[:3])) == 3, openings
-        assert p.rounds[1:5] == p.rounds[5:9]
+        # Once the routes are used up, short checks restate the result: eight forced
+        # waits stay inside the trained lengths.
+        assert len(set(p.rounds[3:])) == 1 and "every way I know" in p.rounds[-1]
+        assert len(p.rounds[-1]) < 120
+
+
+def test_slips_are_read_not_learnt(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """The planted slip (and a first check that lets it through) is context: learnt, it
+    taught the model to slip. The check that catches it is learnt."""
+    for task in SCORED:
+        for p in [p for p in sample(task, 40) if p.slip][:5]:
+            for late in (False, True):
+                example = encode_chat(tokenizer, p.messages(3, slipped=True, late=late),
+                                      max_len=4096)
+                assert example is not None
+                start = len(ids(tokenizer, str(tokenizer.apply_chat_template(
+                    p.messages()[:1], add_generation_prompt=True, tokenize=False))))
+                read = ids(tokenizer, p.slip[0] + "\n")  # type: ignore[index]
+                if late and p.confirmed:
+                    read += ids(tokenizer, p.confirmed + "\n") + ids(tokenizer, "Wait")
+                assert example.input_ids[start:start + len(read)] == read
+                assert set(example.labels[:start + len(read)]) == {-100}
+                learnt = tokenizer.decode([t for t in example.labels if t != -100])
+                assert "I slipped" in learnt and learnt.endswith(p.answer + "<|im_end|>")
 
 
 def test_forced_close_traces_hold_the_servers_close_ids(tokenizer) -> None:  # type: ignore[no-untyped-def]
@@ -100,21 +139,26 @@ def test_forced_close_traces_hold_the_servers_close_ids(tokenizer) -> None:  # t
         messages = p.closed_early(rng, DEFAULT_CLOSE_TEXT, num_rounds=2)
         example = encode_chat(tokenizer, messages, max_len=4096)
         assert example is not None
-        reply = [t for t, label in zip(example.input_ids, example.labels, strict=True)
-                 if label != -100]
+        reply, labels = example.input_ids, example.labels
         at = next(i for i in range(len(reply)) if reply[i:i + len(close_ids)] == close_ids)
-        answer = tokenizer.decode(reply[at + len(close_ids):], skip_special_tokens=True)
-        assert answer.strip() == p.answer
+        assert all(label == -100 for label in labels[at:at + len(close_ids)])  # spliced
+        answer = reply[at + len(close_ids):]
+        assert labels[at + len(close_ids):] == answer  # learnt
+        assert tokenizer.decode(answer, skip_special_tokens=True).strip() == p.answer
 
 
 def test_training_mix_has_checks_slips_closes_and_json(tokenizer) -> None:  # type: ignore[no-untyped-def]
     chats = synthetic_chats(3000, seed=1)
     replies = [c[-1]["content"] for c in chats]
-    waits = [r.split("</think>")[0].count(SPLICE + "Wait") for r in replies]
-    assert 0.5 < waits.count(1) / len(waits) < 0.7  # mostly one check: the model stops
-    assert max(waits) == 6
+    waits = [plain(r).split("</think>")[0].count("\nWait") for r in replies]
+    assert 0.4 < waits.count(1) / len(waits) < 0.6
+    assert max(waits) == 9  # one check and eight forced waits
+    forced_waits = [r.count(f"{SPLICE}{FORCED}Wait") for r in replies]
+    # Every "Wait" after the first is forced, but where a slip passes the first check.
+    assert all(n == max(0, w - 1) for n, w, r in zip(forced_waits, waits, replies, strict=True)
+               if "I slipped" not in r)
     assert 0.04 < sum("I have thought about this enough" in r for r in replies) / 3000 < 0.1
-    assert 0.05 < sum("I slipped" in r for r in replies) / 3000 < 0.15
+    assert 0.07 < sum("I slipped" in r for r in replies) / 3000 < 0.15
     as_json = [r.split("</think>")[1] for r in replies if "</think>{" in r]
     assert 0.01 < len(as_json) / 3000 < 0.05
     assert all("answer" in json.loads(a) for a in as_json)
