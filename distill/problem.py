@@ -12,6 +12,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+# The traces' checks open with exactly what the server splices by default.
+from server.budget import DEFAULT_WAIT_TEXT as WAIT_TEXT
+
 # Separates pieces of an assistant reply that the server joins as token ids, not
 # as text (a splice): `distill.train.encode_chat` tokenizes each piece on its own.
 SPLICE = "\x1e"
@@ -21,7 +24,6 @@ SPLICE = "\x1e"
 # check was learnt from how many checks the traces held), and the slips taught it
 # to slip: the previous demo model's sort and count errors were the planted ones.
 FORCED = "\x1d"
-WAIT_TEXT = "Wait"  # the server's default wait text (server.budget.DEFAULT_WAIT_TEXT)
 
 
 def plain(text: str) -> str:
