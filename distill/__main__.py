@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from distill.teacher import SPLITS
 from distill.tokenizer import NUMBER_MODES
 
 
@@ -145,10 +146,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--concurrency", type=int, default=8)
     e.add_argument("--max-tokens", type=int, default=1024)
     e.add_argument("--extra-body", help="JSON merged into each request (e.g. budget_forcing)")
-    e.add_argument("--split", choices=("standard", "hard"), default="standard",
-                   help="held-out problems: 'standard' (drawn like the training data) or "
+    e.add_argument("--split", choices=SPLITS, default="standard",
+                   help="held-out problems: 'standard' (drawn like the training data), "
                         "'hard' (carries in two or more columns, doubled letters, whole parts "
-                        "that decide against the tenths, five numbers in shared decades)")
+                        "that decide against the tenths, five numbers in shared decades) or "
+                        "'short' (additions and subtractions with a one-digit operand)")
     e.add_argument("--system-prompt", metavar="TEXT",
                    help="put this system prompt before each question")
     e.add_argument("--history", type=int, default=0, metavar="N",

@@ -85,6 +85,19 @@ def _operand_value(rng: random.Random) -> int:
     return int(repeat_a_digit(rng, str(rng.randint(10, 999))))
 
 
+def _short_operands(rng: random.Random) -> tuple[int, int]:
+    """One operand of one digit, the other of one to three: "2 + 2", "99 - 4", "457 + 5".
+
+    The training and standard held-out operands are 10-999; trained on those alone,
+    the demo model reads "What is 2 + 2?" as a comparison of decimals ("22.1 is larger
+    than 12.2") and "99 - 4" as "99 - 44". The "short" held-out split asks these
+    (`teacher.SPLITS`); a run that also trained on them is in the model card.
+    """
+    other = rng.choice((rng.randint(1, 9), rng.randint(10, 99), _operand_value(rng)))
+    a, b = rng.randint(1, 9), other
+    return (b, a) if rng.random() < 0.5 else (a, b)
+
+
 def _num_regroupings(a: int, b: int, sign: str) -> int:
     lines, _ = column_lines(a, b, sign)
     return sum("carry 1" in line or "borrow:" in line for line in lines)
@@ -98,8 +111,11 @@ def _hard_operands(rng: random.Random, sign: str) -> tuple[int, int]:
             return a, b
 
 
-def add(rng: random.Random, hard: bool = False) -> Problem:
-    a, b = _hard_operands(rng, "+") if hard else (_operand_value(rng), _operand_value(rng))
+def add(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
+    if short:
+        a, b = _short_operands(rng)
+    else:
+        a, b = _hard_operands(rng, "+") if hard else (_operand_value(rng), _operand_value(rng))
     phrasing = rng.choice([
         "What is {a} + {b}?", "add {a} and {b}", "What is {a} plus {b}?",
         "Calculate {a} + {b}.", "{a} + {b} = ?", "Can you add {a} and {b} for me?",
@@ -134,11 +150,13 @@ def add(rng: random.Random, hard: bool = False) -> Problem:
                    confirmed)
 
 
-def subtract(rng: random.Random, hard: bool = False) -> Problem:
+def subtract(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
     if hard:
         a, b = _hard_operands(rng, "-")
     else:
-        a, b = _operand_value(rng), _operand_value(rng)
+        a, b = _short_operands(rng) if short else (_operand_value(rng), _operand_value(rng))
+        while short and a == b:
+            a, b = _short_operands(rng)
         a, b = max(a, b), min(a, b)
     phrasing = rng.choice([
         "What is {a} - {b}?", "subtract {b} from {a}", "What is {a} minus {b}?",

@@ -102,11 +102,14 @@ async def _ask(client: AsyncOpenAI, model: str, messages: list[dict[str, str]],
 def held_out(num_problems: int, seed: int, split: str = "standard") -> list[teacher.Problem]:
     """The same number of test problems for each scored task (the first tasks get the
     remainder), so accuracy does not shift when the training mix is reweighted."""
-    scored = [t for t in teacher.TASKS if t != "chat"]
+    if split not in teacher.SPLITS:
+        raise ValueError(f"split must be one of {teacher.SPLITS}, not {split!r}")
+    scored = [t for t in teacher.TASKS if t != "chat"
+              and (split != "short" or t in teacher.SHORT_TASKS)]
     per_task, extra = divmod(num_problems, len(scored))
     return [p for i, task in enumerate(scored)
             for p in teacher.sample("test", per_task + (i < extra), seed, tasks=(task,),
-                                    hard=split == "hard")]
+                                    hard=split == "hard", short=split == "short")]
 
 
 async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1234,

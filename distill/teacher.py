@@ -22,8 +22,12 @@ __all__ = ["COLUMNS", "SPLITS", "TASKS", "Problem", "problems", "sample", "split
 TASKS = ("add", "subtract", "count", "compare", "sort", "chat")
 # Held-out problem sets: "standard" draws like training; "hard" keeps to the training
 # range but where the model errs most (carries in two or more columns, doubled
-# letters, whole parts that decide against the tenths, five numbers in shared decades).
-SPLITS = ("standard", "hard")
+# letters, whole parts that decide against the tenths, five numbers in shared decades);
+# "short" is additions and subtractions with a one-digit operand ("2 + 2", "99 - 4"),
+# the first thing a user types, kept apart so the standard figures stay comparable
+# (the shipped demo model was trained on operands of 10-999 only: see its card).
+SPLITS = ("standard", "hard", "short")
+SHORT_TASKS = ("add", "subtract")
 TEST_SHARE = 0.1
 
 
@@ -62,9 +66,9 @@ def _chat(rng: random.Random) -> Problem:
     return Problem("chat", f"chat:{question}", question, thought, answer, "")
 
 
-def _hard(task: str) -> Callable[[random.Random], Problem]:
+def _variant(task: str, **kwargs: bool) -> Callable[[random.Random], Problem]:
     generate = GENERATORS[task]
-    return lambda rng: generate(rng, hard=True)  # type: ignore[call-arg]
+    return lambda rng: generate(rng, **kwargs)
 
 
 GENERATORS: dict[str, Callable[[random.Random], Problem]] = {
@@ -92,16 +96,21 @@ WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4, "chat":
 
 
 def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
-             hard: bool = False) -> Iterator[Problem]:
+             hard: bool = False, short: bool = False) -> Iterator[Problem]:
     """Endless stream of problems of one split; chat prompts belong to both splits.
 
-    `hard` draws the test split's hard problems (see SPLITS); chat has none.
+    `hard` and `short` draw the test split's hard or short problems (see SPLITS); chat
+    has neither, and only addition and subtraction have short ones.
     """
     rng = random.Random(seed)
+    if short:
+        tasks = tuple(t for t in tasks if t in SHORT_TASKS)
     names = [t for t in tasks for _ in range(WEIGHTS[t]) if not (hard and t == "chat")]
     generators = TRAIN_GENERATORS if split == "train" else GENERATORS
     if hard:
-        generators = {t: _hard(t) for t in GENERATORS if t != "chat"}
+        generators = {t: _variant(t, hard=True) for t in GENERATORS if t != "chat"}
+    elif short:
+        generators = {t: _variant(t, short=True) for t in SHORT_TASKS}
     while True:
         problem = generators[rng.choice(names)](rng)
         if problem.task == "chat" or split_of(problem.key) == split:
@@ -109,6 +118,6 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
 
 
 def sample(split: str, count: int, seed: int, tasks: tuple[str, ...] = TASKS,
-           hard: bool = False) -> list[Problem]:
-    stream = problems(split, seed, tasks, hard)
+           hard: bool = False, short: bool = False) -> list[Problem]:
+    stream = problems(split, seed, tasks, hard, short)
     return [next(stream) for _ in range(count)]

@@ -209,3 +209,23 @@ def test_eval_conversations_carry_a_system_prompt_and_earlier_turns() -> None:
     assert messages == Conversation("You are a helpful assistant.", 3).messages(problem, 7)
     for earlier, later in pairwise(messages[1:-1]):
         assert earlier["role"] != later["role"]
+
+
+def test_short_split_asks_one_digit_operands_the_others_never_do() -> None:
+    def short(problems: list[teacher.Problem]) -> list[teacher.Problem]:
+        return [p for p in problems if p.task in ("add", "subtract")
+                and min(map(int, p.key.split(":")[1:])) < 10]
+
+    tested = held_out(200, seed=1234, split="short")
+    assert len(short(tested)) == 200 and {p.task for p in tested} == {"add", "subtract"}
+    assert all(teacher.split_of(p.key) == "test" for p in tested)
+    assert not short(held_out(1000, seed=1234)) and not short(
+        held_out(1000, seed=1234, split="hard"))
+    assert not short(teacher.sample("train", 3000, 0))
+    for p in tested:
+        a, b = map(int, p.key.split(":")[1:])
+        assert p.expected == str(a + b if p.task == "add" else a - b)
+        assert p.first_pass.splitlines()[-1].endswith(f"= {p.expected}.")
+        assert p.reasoning.count("Wait") == 1
+    with pytest.raises(ValueError, match="split must be one of"):
+        held_out(10, seed=1234, split="easy")
