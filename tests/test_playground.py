@@ -37,8 +37,7 @@ def browser_page(server: RunningServer) -> Iterator[Page]:
     # like one, the server's processes yield the CPU to the browser during these tests.
     server_processes = [psutil.Process(server.process.pid),
                         *psutil.Process(server.process.pid).children(recursive=True)]
-    for process in server_processes:
-        process.nice(10)
+    renice(server_processes, 10)
     with sync_playwright() as playwright:
         # --no-sandbox: the suite runs as root in CI, where Chromium's sandbox refuses.
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -47,9 +46,20 @@ def browser_page(server: RunningServer) -> Iterator[Page]:
         page.goto(f"{server.base_url}/")
         yield page
         browser.close()
-    for process in server_processes:
-        with contextlib.suppress(psutil.Error):  # raising priority back needs root
-            process.nice(0)
+    with contextlib.suppress(OSError):  # raising priority back needs root
+        renice(server_processes, 0)
+
+
+def renice(processes: list[psutil.Process], niceness: int) -> None:
+    """Every thread of these processes: Linux keeps a niceness per thread, and
+    `Process.nice` sets only the main thread's, which left the engine worker's compute
+    threads at full priority (the Stop test then found its request finished before the
+    starved renderer could click: CI, 2 Dec)."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for thread in process.threads():
+                with contextlib.suppress(ProcessLookupError):
+                    os.setpriority(os.PRIO_PROCESS, thread.id, niceness)
 
 
 def ask(page: Page, question: str = QUESTION, **settings: str) -> None:
@@ -122,7 +132,7 @@ def test_a_minimum_makes_the_model_wait_and_think_on(browser_page: Page) -> None
 def test_stop_aborts_the_request_in_the_engine(browser_page: Page, http: httpx.Client) -> None:
     page = browser_page
     before = generated_tokens(http)
-    ask(page, min_thinking="3000", max_waits="50", max_tokens="3500")
+    ask(page, min_thinking="3000", max_waits="1000", max_tokens="3500")
     deadline_s = time.monotonic() + 60  # a hang guard: the request reaches the engine
     while http.get("/health").json()["requests_in_flight"] == 0:
         assert time.monotonic() < deadline_s, "the page's request never reached the engine"
