@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from distill.problem import Problem, cycle
+from distill.problem import Problem, routes_then_restated
 
 # Naming the column on each line tells the model where it is in the number.
 COLUMNS = ("Ones", "Tens", "Hundreds", "Thousands")
@@ -146,7 +146,8 @@ def add(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
         confirmed = f"Wait, let me double-check: {wrong} - {b} = {a}. Yes, that is right."
     return Problem("add", f"add:{a}:{b}", phrasing.format(a=a, b=b),
                    _lines(intro, *columns, f"So {a} + {b} = {r}."), f"{a} + {b} = {r}.",
-                   str(r), cycle(rounds, NUM_ROUNDS, f"So {a} + {b} = {r}."), slip,
+                   str(r), routes_then_restated(rounds, NUM_ROUNDS, f"So {a} + {b} = {r}."),
+                   slip,
                    confirmed)
 
 
@@ -186,7 +187,8 @@ def subtract(rng: random.Random, hard: bool = False, short: bool = False) -> Pro
         confirmed = f"Wait, let me double-check: {wrong} + {b} = {a}. Yes, that is right."
     return Problem("subtract", f"sub:{a}:{b}", phrasing.format(a=a, b=b),
                    _lines(intro, *columns, f"So {a} - {b} = {r}."), f"{a} - {b} = {r}.",
-                   str(r), cycle(rounds, NUM_ROUNDS, f"So {a} - {b} = {r}."), slip,
+                   str(r), routes_then_restated(rounds, NUM_ROUNDS, f"So {a} - {b} = {r}."),
+                   slip,
                    confirmed)
 
 

@@ -40,7 +40,7 @@ class Problem:
     answer: str
     expected: str  # the value an evaluator looks for in the answer
     # Checks after the first pass; each begins with the server's wait text ("Wait"),
-    # the first is the short one the unforced model does, the rest cycle through
+    # the first is the short one the unforced model does, the rest take
     # other routes to the same result.
     rounds: tuple[str, ...] = ()
     # A first pass with a planted slip and the check that catches and corrects it;
@@ -116,7 +116,7 @@ class Problem:
         ]
 
 
-def cycle(rounds: list[str], num_rounds: int, settled: str) -> tuple[str, ...]:
+def routes_then_restated(rounds: list[str], num_rounds: int, settled: str) -> tuple[str, ...]:
     """The checks in turn, then short ones that restate the result.
 
     Once every route has been taken, another check would repeat one; a short line

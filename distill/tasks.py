@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 from distill.arithmetic import COLUMNS, NUM_ROUNDS, add, repeat_a_digit, subtract
-from distill.problem import Problem, cycle
+from distill.problem import Problem, routes_then_restated
 
 __all__ = ["COLUMNS", "WORDS", "Problem", "add", "compare", "count", "sort", "subtract"]
 
@@ -82,7 +82,7 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
                    _lines(intro, *_walk(word, letter, range(len(word))),
                           _counted(word, letter, found)),
                    f"There {verb} {found} {named} in \"{word}\".", str(found),
-                   cycle(rounds, NUM_ROUNDS, f"So {says}."), slip,
+                   routes_then_restated(rounds, NUM_ROUNDS, f"So {says}."), slip,
                    f"Wait, let me double-check: I said yes {wrong} "
                    f"time{'s' if wrong != 1 else ''}. The count is {wrong}.")
 
@@ -161,7 +161,8 @@ def compare(rng: random.Random, hard: bool = False) -> Problem:
     ]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y),
                    _lines(f"I need to compare {x} and {y}.", *compared),
-                   f"{big} is larger than {small}.", big, cycle(rounds, NUM_ROUNDS, concluded),
+                   f"{big} is larger than {small}.", big,
+                   routes_then_restated(rounds, NUM_ROUNDS, concluded),
                    _compare_slip(x, y, reread, concluded))
 
 
@@ -242,7 +243,7 @@ def sort(rng: random.Random, hard: bool = False) -> Problem:
                    concluded))
     return Problem("sort", f"sort:{shown}", phrasing.format(s=shown),
                    _lines(*lines, concluded), f"From smallest to largest: {result}.", result,
-                   cycle(rounds, NUM_ROUNDS, concluded), slip, rounds[0])
+                   routes_then_restated(rounds, NUM_ROUNDS, concluded), slip, rounds[0])
 
 
 def _pairs(numbers: list[int]) -> str:
