@@ -88,10 +88,10 @@ def _operand_value(rng: random.Random) -> int:
 def _short_operands(rng: random.Random) -> tuple[int, int]:
     """One operand of one digit, the other of one to three: "2 + 2", "99 - 4", "457 + 5".
 
-    The training and standard held-out operands are 10-999; trained on those alone,
-    the demo model reads "What is 2 + 2?" as a comparison of decimals ("22.1 is larger
-    than 12.2") and "99 - 4" as "99 - 44". The "short" held-out split asks these
-    (`teacher.SPLITS`); a run that also trained on them is in the model card.
+    The standard and hard held-out operands are 10-999; trained on those alone, the
+    demo model reads "What is 2 + 2?" as a comparison of decimals ("22.1 is larger than
+    12.2") and "99 - 4" as "99 - 44". Training draws these in a fifth of its sums
+    (`teacher.TRAIN_GENERATORS`); the "short" held-out split asks them.
     """
     other = rng.choice((rng.randint(1, 9), rng.randint(10, 99), _operand_value(rng)))
     a, b = rng.randint(1, 9), other

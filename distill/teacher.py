@@ -25,7 +25,7 @@ TASKS = ("add", "subtract", "count", "compare", "sort", "chat")
 # letters, whole parts that decide against the tenths, five numbers in shared decades);
 # "short" is additions and subtractions with a one-digit operand ("2 + 2", "99 - 4"),
 # the first thing a user types, kept apart so the standard figures stay comparable
-# (the shipped demo model was trained on operands of 10-999 only: see its card).
+# (training draws them in a fifth of its sums, see SHORT_FRACTION).
 SPLITS = ("standard", "hard", "short")
 SHORT_TASKS = ("add", "subtract")
 TEST_SHARE = 0.1
@@ -91,7 +91,22 @@ def _train_count(rng: random.Random) -> Problem:
     return tasks.count(rng, tasks.WORDS if rng.random() < 0.5 else TRAIN_ONLY_WORDS)
 
 
-TRAIN_GENERATORS = {**GENERATORS, "count": _train_count}
+# A fifth of training additions and subtractions have a one-digit operand, drawn only
+# here so that the held-out problems stay the same: without them the demo model reads
+# "What is 2 + 2?" as a comparison (the "short" split, see SPLITS).
+SHORT_FRACTION = 0.2
+
+
+def _train_add(rng: random.Random) -> Problem:
+    return tasks.add(rng, short=rng.random() < SHORT_FRACTION)
+
+
+def _train_subtract(rng: random.Random) -> Problem:
+    return tasks.subtract(rng, short=rng.random() < SHORT_FRACTION)
+
+
+TRAIN_GENERATORS = {**GENERATORS, "count": _train_count,
+                    "add": _train_add, "subtract": _train_subtract}
 WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4, "chat": 1}
 
 

@@ -57,8 +57,8 @@ def test_fifty_schema_answers_parse_with_thinking_kept(client: OpenAI,
 def test_most_unforced_schema_answers_are_right(client: OpenAI) -> None:
     right = sum(json.loads(ask(client, f"What is {a} + {b}?", temperature=0)[1])["answer"]
                 == a + b for a, b in [(457, 386), (250, 250), (608, 195), (371, 229), (123, 456)])
-    # The demo model thinks, then copies its result into the JSON. Its operands were
-    # 10-999, mostly three digits; small sums are a known hole (model card).
+    # The demo model thinks, then copies its result into the JSON; it is not right on
+    # every sum (model card), so one miss in five is allowed.
     assert right >= 4
 
 

@@ -211,7 +211,7 @@ def test_eval_conversations_carry_a_system_prompt_and_earlier_turns() -> None:
         assert earlier["role"] != later["role"]
 
 
-def test_short_split_asks_one_digit_operands_the_others_never_do() -> None:
+def test_short_split_asks_one_digit_operands_standard_and_hard_never_do() -> None:
     def short(problems: list[teacher.Problem]) -> list[teacher.Problem]:
         return [p for p in problems if p.task in ("add", "subtract")
                 and min(map(int, p.key.split(":")[1:])) < 10]
@@ -221,7 +221,11 @@ def test_short_split_asks_one_digit_operands_the_others_never_do() -> None:
     assert all(teacher.split_of(p.key) == "test" for p in tested)
     assert not short(held_out(1000, seed=1234)) and not short(
         held_out(1000, seed=1234, split="hard"))
-    assert not short(teacher.sample("train", 3000, 0))
+    trained = teacher.sample("train", 3000, 0)
+    arithmetic = [p for p in trained if p.task in ("add", "subtract")]
+    # training draws short operands a fifth of the time, on keys no test problem has
+    assert 0.1 < len(short(trained)) / len(arithmetic) < 0.3
+    assert not {p.key for p in short(trained)} & {p.key for p in tested}
     for p in tested:
         a, b = map(int, p.key.split(":")[1:])
         assert p.expected == str(a + b if p.task == "add" else a - b)
