@@ -49,23 +49,31 @@ class Problem:
     # A short first check that lets the slip through (as the model's own checks do when
     # it slips): a trace with it shows a later, forced check catching the slip.
     confirmed: str | None = None
+    # A second check that errs: its opening, its erring working (read, not learnt, as a
+    # slip is) and what follows from the disagreement. It replaces the second round.
+    disputed: tuple[str, str, str] | None = None
 
     @property
     def reasoning(self) -> str:
         return self.trace()
 
     def trace(self, num_rounds: int = 1, slipped: bool = False, marked: bool = False,
-              late: bool = False) -> str:
+              late: bool = False, disputed: bool = False) -> str:
         """The working and `num_rounds` checks. `marked` puts in the splice marks: each
         check is a piece of its own; the first check's "Wait" is the model's own, every
         later one is forced, and a slipped first pass is read, not learnt. `late`: the
-        slip passes the first check and the second catches it."""
+        slip passes the first check and the second catches it. `disputed` (without a
+        slip): the second check errs and what follows settles it."""
         first, rounds = self.first_pass, self.rounds
         late = late and self.confirmed is not None and num_rounds > 1
+        disputed = (disputed and not slipped and self.disputed is not None
+                    and num_rounds > 1)
         if slipped and self.slip is not None:
             first, rounds = self.slip[0], (self.slip[1], *self.rounds[2:])
             if late:
                 rounds = (str(self.confirmed), self.slip[1], *self.rounds[2:])
+        if disputed:
+            rounds = (rounds[0], "\n".join(self.disputed or ()), *rounds[2:])
         if not marked:
             return "\n".join([first, *rounds[:num_rounds]])
         read_only = slipped and self.slip is not None
@@ -73,6 +81,9 @@ class Problem:
                   *(f"{FORCED}{r}" if read_only and late else r for r in rounds[:1])]
         for check in rounds[1:num_rounds]:
             assert check.startswith(WAIT_TEXT), check
+            if disputed and self.disputed and len(pieces) == 2:
+                opening, erring, settled = self.disputed
+                check = f"{opening}\n{SPLICE}{FORCED}{erring}\n{SPLICE}{settled}"
             pieces.append(f"{FORCED}{WAIT_TEXT}{SPLICE}{check[len(WAIT_TEXT):]}")
         return f"\n{SPLICE}".join(pieces)
 
@@ -85,11 +96,11 @@ class Problem:
             return f'{{"answer":[{self.expected.replace(", ", ",")}]}}'
         return f'{{"answer":{self.expected}}}'
 
-    def messages(self, num_rounds: int = 1, slipped: bool = False,
-                 as_json: bool = False, late: bool = False) -> list[dict[str, str]]:
+    def messages(self, num_rounds: int = 1, slipped: bool = False, as_json: bool = False,
+                 late: bool = False, disputed: bool = False) -> list[dict[str, str]]:
         # The checks' "Wait" is tokenized apart, as the server splices its token ids
         # where the model's "</think>" would have been.
-        trace = self.trace(num_rounds, slipped, marked=True, late=late)
+        trace = self.trace(num_rounds, slipped, marked=True, late=late, disputed=disputed)
         answer = self.json_answer if as_json else f"\n\n{self.answer}"
         assistant = f"<think>\n{trace}\n</think>{answer}"
         return [

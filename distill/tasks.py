@@ -74,17 +74,34 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     flip = random.Random(f"slip:{word}:{letter}").randrange(len(word))
     slipped = _walk(word, letter, range(len(word)), flip)
     wrong = sum(": yes" in line for line in slipped)
+    again = "Wait, let me walk it again from the end."
     slip = (_lines(intro, *slipped, _counted(word, letter, wrong)),
-            _lines("Wait, let me walk it again from the end.", *from_end,
-                   f"That makes {found} from the end, not {wrong}: I slipped before. "
-                   f"So {says}."))
+            _lines(again, *from_end, _tie_break(word, letter, found, wrong)))
+    # The walk from the end can slip too (doubled letters: "4. e vs l" where 4 is l);
+    # the traces show two walks that disagree settled by a third, never by the later.
+    flip = random.Random(f"misread:{word}:{letter}").randrange(len(word))
+    misread = _walk(word, letter, reversed(range(len(word))), flip)
+    disputed = (again, _lines(*misread),
+                _tie_break(word, letter, sum(": yes" in line for line in misread), found))
     return Problem("count", f"count:{word}:{letter}", phrasing.format(l=letter, w=word),
                    _lines(intro, *_walk(word, letter, range(len(word))),
                           _counted(word, letter, found)),
                    f"There {verb} {found} {named} in \"{word}\".", str(found),
                    routes_then_restated(rounds, NUM_ROUNDS, f"So {says}."), slip,
                    f"Wait, let me double-check: I said yes {wrong} "
-                   f"time{'s' if wrong != 1 else ''}. The count is {wrong}.")
+                   f"time{'s' if wrong != 1 else ''}. The count is {wrong}.", disputed)
+
+
+def _tie_break(word: str, letter: str, from_end: int, before: int) -> str:
+    """Two walks that disagree, settled by a third from the start, whose count is the
+    answer. The traces' later check used to win every disagreement (it caught a planted
+    slip), so after a forced "Wait" the model believed a garbled walk from the end over
+    a right one: one wait cost a model 21.5 points of hard counts (model card, History).
+    """
+    return _lines(f"That makes {from_end} from the end, but {before} before, so I slipped "
+                  "in one of the walks. Let me walk it once more from the start.",
+                  *_walk(word, letter, range(len(word))),
+                  _counted(word, letter, word.count(letter)))
 
 
 def _walk(word: str, letter: str, order: Iterable[int],

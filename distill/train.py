@@ -45,6 +45,9 @@ SLIPPED_SHARE = 0.1  # first passes with a planted slip that the next check corr
 # ... or that the first check lets through and a forced second check corrects: what
 # a forced "Wait" is for. Read, not learnt, up to the correction (see problem.FORCED).
 LATE_SLIP_SHARE = 0.06
+# ... or a right first pass and a forced second check that errs, settled by a third
+# (count's walk from the end; see tasks._tie_break).
+DISPUTED_SHARE = 0.1
 CLOSED_EARLY_SHARE = 0.07  # traces cut and closed as the server closes them at a cap
 JSON_SHARE = 0.03  # answers as compact JSON, right after </think>, as a schema forces them
 
@@ -160,7 +163,8 @@ def read_chat_jsonl(path: Path) -> Iterable[list[dict[str, str]]]:
 
 
 def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
-    """Teacher problems rendered with 1-9 checks, some slipped, some closed at a cap.
+    """Teacher problems rendered with 1-9 checks, some slipped or disputed, some closed
+    at a cap.
 
     The variants are drawn from their own generator so that the problems stay those
     of `teacher.sample` for the seed.
@@ -180,6 +184,8 @@ def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
             late = draw <= 1 - SLIPPED_SHARE
             chats.append(p.messages(max(2, num_rounds) if late else num_rounds,
                                     slipped=True, late=late))
+        elif p.disputed and draw > 1 - SLIPPED_SHARE - LATE_SLIP_SHARE - DISPUTED_SHARE:
+            chats.append(p.messages(max(2, num_rounds), disputed=True))
         else:
             as_json = p.task != "chat" and rng.random() < JSON_SHARE
             chats.append(p.messages(num_rounds, as_json=as_json))

@@ -132,6 +132,34 @@ def test_slips_are_read_not_learnt(tokenizer) -> None:  # type: ignore[no-untype
                 assert "I slipped" in learnt and learnt.endswith(p.answer + "<|im_end|>")
 
 
+def test_walks_that_disagree_are_settled_by_a_third_not_by_the_later(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """After a forced "Wait" the walk from the end may err. The traces show the two walks
+    disagreeing and a third deciding: with the later walk always winning (it caught a
+    planted slip), a model believed its garbled walk from the end over a right one."""
+    def counts(text: str) -> list[int]:
+        return [int(n) for n in re.findall(r"(?:that makes|there (?:is|are)) (\d+)", text)]
+
+    problems = [p for p in sample("count", 40) if p.disputed]
+    assert len(problems) == 40
+    for p in problems:
+        opening, erring, settled = p.disputed  # type: ignore[misc]
+        found = int(p.expected)
+        assert counts(erring)[-1:] != [found] and f"but {found} before" in settled
+        assert counts(settled.splitlines()[-1]) == [found]
+        assert p.trace(4, disputed=True).split("\nWait")[2] == \
+            f"{opening}\n{erring}\n{settled}".removeprefix("Wait")
+        example = encode_chat(tokenizer, p.messages(4, disputed=True), max_len=4096)
+        assert example is not None
+        learnt = tokenizer.decode([t for t in example.labels if t != -100])
+        assert opening.removeprefix("Wait") in learnt and settled in learnt
+        assert erring not in learnt and learnt.endswith(p.answer + "<|im_end|>")
+        # The slip a later walk catches is settled the same way: by a third walk.
+        catch = p.slip[1]  # type: ignore[index]
+        assert counts(catch.splitlines()[-1]) == [found] and "once more" in catch
+    assert all(p.trace(1, disputed=True) == p.trace(1) for p in problems)
+    assert not any(p.disputed for task in SCORED if task != "count" for p in sample(task, 20))
+
+
 def test_forced_close_traces_hold_the_servers_close_ids(tokenizer) -> None:  # type: ignore[no-untyped-def]
     close_ids = ids(tokenizer, DEFAULT_CLOSE_TEXT) + ids(tokenizer, "</think>")
     rng = random.Random(0)
@@ -158,7 +186,12 @@ def test_training_mix_has_checks_slips_closes_and_json(tokenizer) -> None:  # ty
     assert all(n == max(0, w - 1) for n, w, r in zip(forced_waits, waits, replies, strict=True)
                if "I slipped" not in r)
     assert 0.04 < sum("I have thought about this enough" in r for r in replies) / 3000 < 0.1
-    assert 0.07 < sum("I slipped" in r for r in replies) / 3000 < 0.15
+    assert 0.07 < sum("I slipped" in r for r in replies) / 3000 < 0.17
+    counted = [r for r in replies if "letter by letter" in r]
+    # a right first pass (learnt) and a walk from the end that errs
+    disputed = [r for r in counted if "from the end, but" in r
+                and not r.startswith(f"<think>\n{FORCED}")]
+    assert 0.05 < len(disputed) / len(counted) < 0.15
     as_json = [r.split("</think>")[1] for r in replies if "</think>{" in r]
     assert 0.01 < len(as_json) / 3000 < 0.05
     assert all("answer" in json.loads(a) for a in as_json)
