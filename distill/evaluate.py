@@ -45,6 +45,7 @@ def has_answer_form(task: str, content: str) -> bool:
 @dataclass(slots=True)
 class Outcome:
     task: str
+    key: str  # the problem itself, whatever its phrasing (teacher.Problem.key)
     correct: bool
     answer_form: bool
     end_marker_in_answer: bool
@@ -88,6 +89,7 @@ async def _ask(client: AsyncOpenAI, model: str, messages: list[dict[str, str]],
     details = response.usage.completion_tokens_details if response.usage else None
     return Outcome(
         task=problem.task,
+        key=problem.key,
         correct=is_correct(problem.task, problem.expected, content),
         answer_form=has_answer_form(problem.task, content),
         end_marker_in_answer="</think>" in content,
@@ -142,11 +144,27 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
     def share(pred: Any, items: list[Outcome]) -> float:
         return round(sum(1 for o in items if pred(o)) / len(items), 4) if items else 0.0
 
+    def by_key(items: list[Outcome]) -> dict[str, list[Outcome]]:
+        grouped: dict[str, list[Outcome]] = defaultdict(list)
+        for o in items:
+            grouped[o.key].append(o)
+        return grouped
+
+    def distinct_accuracy(items: list[Outcome]) -> float:
+        # Held-out count problems repeat (word, letter) pairs of the few test words:
+        # weighting each distinct problem once shows how lumpy a per-task figure is.
+        grouped = by_key(items)
+        return round(sum(share(lambda o: o.correct, g) for g in grouped.values())
+                     / len(grouped), 4) if grouped else 0.0
+
     return {
         "num_problems": n,
         "accuracy": share(lambda o: o.correct, outcomes),
         "accuracy_by_task": {t: share(lambda o: o.correct, items)
                              for t, items in sorted(by_task.items())},
+        "num_distinct_by_task": {t: len(by_key(items)) for t, items in sorted(by_task.items())},
+        "accuracy_by_task_distinct": {t: distinct_accuracy(items)
+                                      for t, items in sorted(by_task.items())},
         "share_with_reasoning_and_content": share(both_fields, outcomes),
         "share_closed_thinking": share(lambda o: o.closed_thinking, outcomes),
         "share_answer_form": share(lambda o: o.answer_form, outcomes),

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, TrainerControl
 
 from distill import teacher
-from distill.evaluate import held_out, is_correct
+from distill.evaluate import Outcome, held_out, is_correct, summarise
 from distill.tasks import WORDS
 from distill.timebudget import TimeBudget
 from distill.train import TrainConfig, encode_chat, make_collator, new_model, train
@@ -183,6 +183,25 @@ def test_compare_checks_the_deciding_part_before_concluding() -> None:
 ])
 def test_answers_are_scored_from_content(task: str, expected: str, content: str, ok: bool) -> None:
     assert is_correct(task, expected, content) is ok
+
+
+def test_summary_weights_each_distinct_problem_once() -> None:
+    def outcome(key: str, correct: bool) -> Outcome:
+        return Outcome(task="count", key=key, correct=correct, answer_form=True,
+                       end_marker_in_answer=False, has_reasoning=True, has_content=True,
+                       closed_thinking=True, num_reasoning_tokens=10, latency_s=0.1)
+
+    # One pair asked 7 times and wrong, three asked once and right: 30% of the
+    # problems, 75% of the distinct ones.
+    outcomes = [outcome("count:hippopotamus:m", False)] * 7 + [
+        outcome(f"count:{w}:e", True) for w in ("pepper", "bookkeeper", "cheese")]
+    summary = summarise(outcomes)
+    assert summary["accuracy_by_task"] == {"count": 0.3}
+    assert summary["num_distinct_by_task"] == {"count": 4}
+    assert summary["accuracy_by_task_distinct"] == {"count": 0.75}
+    # The held-out count set really does repeat its pairs, which is why this is reported.
+    keys = [p.key for p in held_out(1000, 1234, "hard") if p.task == "count"]
+    assert len(set(keys)) < len(keys) // 10
 
 
 def test_loss_is_on_the_assistant_turn_only() -> None:
