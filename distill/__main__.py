@@ -54,17 +54,36 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    import openai
+
     from distill.evaluate import Conversation, evaluate
 
-    extra = json.loads(args.extra_body) if args.extra_body else None
     conversation = Conversation(args.system_prompt, args.history)
-    result = asyncio.run(evaluate(args.base_url, args.api_key, args.num_problems, args.seed,
-                                  extra, args.concurrency, args.max_tokens, args.split,
-                                  conversation))
+    try:
+        result = asyncio.run(evaluate(args.base_url, args.api_key, args.num_problems,
+                                      args.seed, args.extra_body, args.concurrency,
+                                      args.max_tokens, args.split, conversation))
+    except openai.APIStatusError as err:
+        # A request the server refuses is refused for every problem alike (a budget that
+        # does not fit --max-tokens, a wrong key): say why once, not with a traceback.
+        raise SystemExit(f"distill eval: the server refused a request: {err.message}") \
+            from None
+    except openai.APIConnectionError as err:
+        raise SystemExit(f"distill eval: cannot reach {args.base_url}: {err}") from None
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -144,8 +163,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--num-problems", type=int, default=200)
     e.add_argument("--seed", type=int, default=1234)
     e.add_argument("--concurrency", type=int, default=8)
-    e.add_argument("--max-tokens", type=int, default=1024)
-    e.add_argument("--extra-body", help="JSON merged into each request (e.g. budget_forcing)")
+    e.add_argument("--max-tokens", type=int, default=1024,
+                   help="per request; forced thinking must fit in it, e.g. 3000 for "
+                        "budget_forcing.min_thinking_tokens 2000")
+    e.add_argument("--extra-body", type=_json_object, metavar="JSON",
+                   help="JSON object merged into each request, e.g. "
+                        "'{\"budget_forcing\": {\"min_thinking_tokens\": 2000, \"max_waits\": 1}}'")
     e.add_argument("--split", choices=SPLITS, default="standard",
                    help="held-out problems: 'standard' (drawn like the training data), "
                         "'hard' (carries in two or more columns, doubled letters, whole parts "

@@ -22,7 +22,7 @@ from distill.train import TrainConfig, encode_chat, make_collator, new_model, tr
 from distill.trainer import distillation_loss, packed_forward
 from distill.words import TRAIN_ONLY_WORDS
 from server.prompts import load_tokenizer
-from tests.conftest import REPO
+from tests.conftest import API_KEY, REPO, RunningServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -202,6 +202,18 @@ def test_summary_weights_each_distinct_problem_once() -> None:
     # The held-out count set really does repeat its pairs, which is why this is reported.
     keys = [p.key for p in held_out(1000, 1234, "hard") if p.task == "count"]
     assert len(set(keys)) < len(keys) // 10
+
+
+def test_eval_says_why_the_server_refused_without_a_traceback(server: RunningServer) -> None:
+    # A budget that cannot fit the default --max-tokens is refused for every problem.
+    run = subprocess.run(
+        [sys.executable, "-m", "distill", "eval", "--base-url", server.v1,
+         "--api-key", API_KEY, "--num-problems", "5",
+         "--extra-body", '{"budget_forcing": {"min_thinking_tokens": 2000}}'],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run
+    assert "Traceback" not in run.stderr, run.stderr
+    assert "refused a request" in run.stderr and "max_tokens (1024)" in run.stderr, run.stderr
 
 
 def test_loss_is_on_the_assistant_turn_only() -> None:
