@@ -72,8 +72,12 @@ class Problem:
             first, rounds = self.slip[0], (self.slip[1], *self.rounds[2:])
             if late:
                 rounds = (str(self.confirmed), self.slip[1], *self.rounds[2:])
-        if disputed:
-            rounds = (rounds[0], "\n".join(self.disputed or ()), *rounds[2:])
+        if disputed and self.disputed is not None:
+            opening, erring, settled = self.disputed
+            # Marked, the erring walk is a piece of its own that is read, not learnt.
+            second = (f"{opening}\n{SPLICE}{FORCED}{erring}\n{SPLICE}{settled}" if marked
+                      else "\n".join(self.disputed))
+            rounds = (rounds[0], second, *rounds[2:])
         if not marked:
             return "\n".join([first, *rounds[:num_rounds]])
         read_only = slipped and self.slip is not None
@@ -81,9 +85,6 @@ class Problem:
                   *(f"{FORCED}{r}" if read_only and late else r for r in rounds[:1])]
         for check in rounds[1:num_rounds]:
             assert check.startswith(WAIT_TEXT), check
-            if disputed and self.disputed and len(pieces) == 2:
-                opening, erring, settled = self.disputed
-                check = f"{opening}\n{SPLICE}{FORCED}{erring}\n{SPLICE}{settled}"
             pieces.append(f"{FORCED}{WAIT_TEXT}{SPLICE}{check[len(WAIT_TEXT):]}")
         return f"\n{SPLICE}".join(pieces)
 

@@ -79,8 +79,8 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
             _lines(again, *from_end, _tie_break(word, letter, found, wrong)))
     # The walk from the end can slip too (doubled letters: "4. e vs l" where 4 is l);
     # the traces show two walks that disagree settled by a third, never by the later.
-    flip = random.Random(f"misread:{word}:{letter}").randrange(len(word))
-    misread = _walk(word, letter, reversed(range(len(word))), flip)
+    misread_at = random.Random(f"misread:{word}:{letter}").randrange(len(word))
+    misread = _walk(word, letter, reversed(range(len(word))), misread_at)
     disputed = (again, _lines(*misread),
                 _tie_break(word, letter, sum(": yes" in line for line in misread), found))
     return Problem("count", f"count:{word}:{letter}", phrasing.format(l=letter, w=word),
