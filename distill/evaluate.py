@@ -111,7 +111,8 @@ def held_out(num_problems: int, seed: int, split: str = "standard") -> list[teac
     per_task, extra = divmod(num_problems, len(scored))
     return [p for i, task in enumerate(scored)
             for p in teacher.sample("test", per_task + (i < extra), seed, tasks=(task,),
-                                    hard=split == "hard", short=split == "short")]
+                                    hard=split == "hard", short=split == "short",
+                                    weights=teacher.HELD_OUT_WEIGHTS)]
 
 
 async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1234,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from distill import tasks
 from distill.tasks import COLUMNS, Problem
@@ -108,10 +108,16 @@ def _train_subtract(rng: random.Random) -> Problem:
 TRAIN_GENERATORS = {**GENERATORS, "count": _train_count,
                     "add": _train_add, "subtract": _train_subtract}
 WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4, "chat": 1}
+# The weights under which the held-out sets were first drawn. Drawing a single task
+# still spends randomness on choosing among its copies, so the evaluator draws with
+# these, frozen: reweighting training must not move the problems every figure was
+# measured on.
+HELD_OUT_WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4, "chat": 1}
 
 
 def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
-             hard: bool = False, short: bool = False) -> Iterator[Problem]:
+             hard: bool = False, short: bool = False,
+             weights: Mapping[str, int] | None = None) -> Iterator[Problem]:
     """Endless stream of problems of one split; chat prompts belong to both splits.
 
     `hard` and `short` draw the test split's hard or short problems (see SPLITS); chat
@@ -120,7 +126,8 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
     rng = random.Random(seed)
     if short:
         tasks = tuple(t for t in tasks if t in SHORT_TASKS)
-    names = [t for t in tasks for _ in range(WEIGHTS[t]) if not (hard and t == "chat")]
+    weights = weights or WEIGHTS
+    names = [t for t in tasks for _ in range(weights[t]) if not (hard and t == "chat")]
     generators = TRAIN_GENERATORS if split == "train" else GENERATORS
     if hard:
         generators = {t: _variant(t, hard=True) for t in GENERATORS if t != "chat"}
@@ -133,6 +140,7 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
 
 
 def sample(split: str, count: int, seed: int, tasks: tuple[str, ...] = TASKS,
-           hard: bool = False, short: bool = False) -> list[Problem]:
-    stream = problems(split, seed, tasks, hard, short)
+           hard: bool = False, short: bool = False,
+           weights: Mapping[str, int] | None = None) -> list[Problem]:
+    stream = problems(split, seed, tasks, hard, short, weights)
     return [next(stream) for _ in range(count)]
