@@ -6,7 +6,7 @@ context close by, or a small function (a digit sum, a comparison) of such
 tokens. Words are walked by position, decimals compared part by part, lists
 sorted decade by decade. After the first pass come checks, each opened by
 "Wait" exactly where the server splices its wait text: the first is short, the
-later ones take another route to the answer (the word walked from its end, the
+later ones take another route to the answer (the word walked afresh, the
 whole parts read again, the list checked pair by pair) and end by restating it.
 Addition and subtraction live in `distill.arithmetic`.
 """
@@ -55,7 +55,8 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     named = f"{letter}'s" if found != 1 else letter
     verb = "is" if found == 1 else "are"
     says = f"there {verb} {found} {named} in {word}"
-    from_end = _walk(word, letter, reversed(range(len(word))))
+    # The second walk is the first one read afresh: the same lines when it is right.
+    walk = _walk(word, letter, range(len(word)))
     places = [str(i + 1) for i, ch in enumerate(word) if ch == letter]
     listed = "nowhere" if not places else (
         f"position {places[0]}" if len(places) == 1 else
@@ -63,8 +64,7 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     rounds = [
         f"Wait, let me double-check: I said yes {found} time{'s' if found != 1 else ''}. "
         f"The count is {found}.",
-        _lines("Wait, let me walk it again from the end.", *from_end,
-               f"That makes {found} from the end too, so {says}."),
+        _lines(AGAIN, *walk, f"That makes {found} again, so {says}."),
         f"Wait, let me list where {letter} is: {listed}. That is {found}, so {says}.",
     ]
     # Walking by numbered position keeps repeated letters ("s-s-e-e") from losing the
@@ -74,31 +74,36 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     flip = random.Random(f"slip:{word}:{letter}").randrange(len(word))
     slipped = _walk(word, letter, range(len(word)), flip)
     wrong = sum(": yes" in line for line in slipped)
-    again = "Wait, let me walk it again from the end."
     slip = (_lines(intro, *slipped, _counted(word, letter, wrong)),
-            _lines(again, *from_end, _tie_break(word, letter, found, wrong)))
-    # The walk from the end can slip too (doubled letters: "4. e vs l" where 4 is l);
-    # the traces show two walks that disagree settled by a third, never by the later.
+            _lines(AGAIN, *walk, _tie_break(word, letter, found, wrong)))
+    # The second walk can slip too (doubled letters: "4. e vs l" where 4 is l); the
+    # traces show two walks that disagree settled by a third, never by the later.
     misread_at = random.Random(f"misread:{word}:{letter}").randrange(len(word))
-    misread = _walk(word, letter, reversed(range(len(word))), misread_at)
-    disputed = (again, _lines(*misread),
+    misread = _walk(word, letter, range(len(word)), misread_at)
+    disputed = (AGAIN, _lines(*misread),
                 _tie_break(word, letter, sum(": yes" in line for line in misread), found))
     return Problem("count", f"count:{word}:{letter}", phrasing.format(l=letter, w=word),
-                   _lines(intro, *_walk(word, letter, range(len(word))),
-                          _counted(word, letter, found)),
+                   _lines(intro, *walk, _counted(word, letter, found)),
                    f"There {verb} {found} {named} in \"{word}\".", str(found),
                    routes_then_restated(rounds, NUM_ROUNDS, f"So {says}."), slip,
                    f"Wait, let me double-check: I said yes {wrong} "
                    f"time{'s' if wrong != 1 else ''}. The count is {wrong}.", disputed)
 
 
-def _tie_break(word: str, letter: str, from_end: int, before: int) -> str:
+# The second walk goes from the start again, read afresh from the question's word. It
+# used to go from the end, but a model this small spells a word backwards from memory,
+# and after a forced "Wait" it misspelt it ("4. e vs r" in cherry) and believed the
+# misspelling: one wait cost 9 points of counts (thirteenth run, model card History).
+AGAIN = "Wait, let me walk it again from the start."
+
+
+def _tie_break(word: str, letter: str, again: int, before: int) -> str:
     """Two walks that disagree, settled by a third from the start, whose count is the
     answer. The traces' later check used to win every disagreement (it caught a planted
-    slip), so after a forced "Wait" the model believed a garbled walk from the end over
-    a right one: one wait cost a model 21.5 points of hard counts (model card, History).
+    slip), so after a forced "Wait" the model believed a garbled second walk over a
+    right one: one wait cost a model 21.5 points of hard counts (model card, History).
     """
-    return _lines(f"That makes {from_end} from the end, but {before} before, so I slipped "
+    return _lines(f"That makes {again} this time, but {before} before, so I slipped "
                   "in one of the walks. Let me walk it once more from the start.",
                   *_walk(word, letter, range(len(word))),
                   _counted(word, letter, word.count(letter)))
@@ -246,21 +251,28 @@ def sort(rng: random.Random, hard: bool = False) -> Problem:
     result = _listed(ordered)
     concluded = f"So in order: {result}."
     n = len(numbers)
+    # Every check ends by restating the list, so the answer always copies it from the
+    # line just above "</think>". The first check used not to: after a forced "Wait" the
+    # answer copied from a context holding more lists, and miscopied a right conclusion
+    # in 14 of the 16 hard lists one wait broke (fourteenth run, model card).
+    counted = (f"Wait, let me double-check: I was given {n} numbers and I have {n}, each at "
+               "most the next. Yes.")
     rounds = [
-        f"Wait, let me double-check: I was given {n} numbers and I have {n}, each at most "
-        "the next. Yes.",
+        _lines(counted, concluded),
         _lines(f"Wait, let me check pair by pair: {_pairs(ordered)}", concluded),
         _lines(f"Wait, let me count them again: I was given {shown}, that is {n} numbers, "
                f"and I have {n}.", concluded),
     ]
     i = random.Random(f"slip:{shown}").randrange(n - 1)
     slipped = [*ordered[:i], ordered[i + 1], ordered[i], *ordered[i + 2:]]
-    slip = (_lines(*lines, f"So in order: {_listed(slipped)}."),
+    misordered = f"So in order: {_listed(slipped)}."
+    slip = (_lines(*lines, misordered),
             _lines(f"Wait, let me check pair by pair: {_pairs(slipped)} I slipped before.",
                    concluded))
     return Problem("sort", f"sort:{shown}", phrasing.format(s=shown),
                    _lines(*lines, concluded), f"From smallest to largest: {result}.", result,
-                   routes_then_restated(rounds, NUM_ROUNDS, concluded), slip, rounds[0])
+                   routes_then_restated(rounds, NUM_ROUNDS, concluded), slip,
+                   _lines(counted, misordered))
 
 
 def _pairs(numbers: list[int]) -> str:

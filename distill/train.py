@@ -46,7 +46,7 @@ SLIPPED_SHARE = 0.1  # first passes with a planted slip that the next check corr
 # a forced "Wait" is for. Read, not learnt, up to the correction (see problem.FORCED).
 LATE_SLIP_SHARE = 0.06
 # ... or a right first pass and a forced second check that errs, settled by a third
-# (count's walk from the end; see tasks._tie_break).
+# (count's second walk; see tasks._tie_break).
 DISPUTED_SHARE = 0.1
 CLOSED_EARLY_SHARE = 0.07  # traces cut and closed as the server closes them at a cap
 JSON_SHARE = 0.03  # answers as compact JSON, right after </think>, as a schema forces them

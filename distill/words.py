@@ -6,8 +6,13 @@ the model learnt each word's usual letters rather than the comparison: asked for
 the f's in "coffee" it answered "1. c vs f: yes" and went on counting c's. These
 words give the walk far more letter sequences to generalise from; they are
 common English words, many with doubled letters, 3 to 13 letters long (the test
-words: 5 to 13).
+words: 5 to 13). Real words still let a model learn a word's letters by heart: the
+shipped model answers "9. l vs l: no" in volleyball. Made-up strings over a few
+letters (`random_word`) have no spelling to remember, so only the comparison pays.
 """
+
+import random
+import string
 
 TRAIN_ONLY_WORDS = tuple("""
 about above across action actor afternoon again agree airport alarm allow almost
@@ -37,3 +42,10 @@ restaurant skyscraper submarine tablespoon thunderstorm toothbrush typewriter ve
 wheelbarrow woodpecker carpenter chimpanzee crocodile dinosaur everything fingernail
 goalkeeper hummingbird butterscotch cappuccino caterpillar
 """.split())
+
+
+def random_word(rng: random.Random) -> str:
+    """A made-up string of 3 to 13 letters over 3 to 8 distinct letters, so that
+    doubled and repeated letters, the count task's hard cases, come often."""
+    pool = rng.sample(string.ascii_lowercase, rng.randint(3, 8))
+    return "".join(rng.choice(pool) for _ in range(rng.randint(3, 13)))

@@ -85,6 +85,8 @@ def test_count_trains_on_more_words_than_it_is_tested_on() -> None:
     trained, tested = words("train"), words("test")
     assert tested <= set(WORDS)
     assert trained & set(TRAIN_ONLY_WORDS) and trained & set(WORDS)
+    # made-up words, which have no spelling to remember, only a comparison to make
+    assert len(trained - set(TRAIN_ONLY_WORDS) - set(WORDS)) > 100
 
 
 def test_held_out_problems_stay_the_ones_every_figure_was_measured_on() -> None:

@@ -78,11 +78,13 @@ def test_every_check_keeps_the_answer_and_a_slip_is_corrected(task: str) -> None
     for p in problems:
         rounds = p.trace(9).split("\nWait")[1:]
         assert len(rounds) == 9
-        for i, text in enumerate(rounds):
+        for text in rounds:
             if task == "count":
                 assert re.search(rf"\b{p.expected}\b", text), text
-            elif not (task == "sort" and i == 0):  # sort's short check counts, no list
+            else:
                 assert p.expected in text, text
+            if task in ("compare", "sort"):  # the answer copies the line above </think>
+                assert text.endswith(p.trace(1).splitlines()[-1]), text
     for p in slipped:
         first, catch = p.slip  # type: ignore[misc]
         concluded = first.splitlines()[-1]
@@ -99,6 +101,8 @@ def test_every_check_keeps_the_answer_and_a_slip_is_corrected(task: str) -> None
             late = p.trace(3, slipped=True, late=True).split("\nWait")
             assert late[1] == p.confirmed.removeprefix("Wait") and "I slipped" not in late[1]
             assert "I slipped" in late[2]
+            if task == "sort":  # the check that lets the slip through restates it
+                assert late[1].splitlines()[-1] == concluded
 
 
 def test_later_checks_take_other_routes_then_restate_the_result() -> None:
@@ -133,9 +137,9 @@ def test_slips_are_read_not_learnt(tokenizer) -> None:  # type: ignore[no-untype
 
 
 def test_walks_that_disagree_are_settled_by_a_third_not_by_the_later(tokenizer) -> None:  # type: ignore[no-untyped-def]
-    """After a forced "Wait" the walk from the end may err. The traces show the two walks
+    """After a forced "Wait" the second walk may err. The traces show the two walks
     disagreeing and a third deciding: with the later walk always winning (it caught a
-    planted slip), a model believed its garbled walk from the end over a right one."""
+    planted slip), a model believed its garbled second walk over a right one."""
     def counts(text: str) -> list[int]:
         return [int(n) for n in re.findall(r"(?:that makes|there (?:is|are)) (\d+)", text)]
 
@@ -188,8 +192,8 @@ def test_training_mix_has_checks_slips_closes_and_json(tokenizer) -> None:  # ty
     assert 0.04 < sum("I have thought about this enough" in r for r in replies) / 3000 < 0.1
     assert 0.07 < sum("I slipped" in r for r in replies) / 3000 < 0.17
     counted = [r for r in replies if "letter by letter" in r]
-    # a right first pass (learnt) and a walk from the end that errs
-    disputed = [r for r in counted if "from the end, but" in r
+    # a right first pass (learnt) and a second walk that errs
+    disputed = [r for r in counted if "this time, but" in r
                 and not r.startswith(f"<think>\n{FORCED}")]
     assert 0.05 < len(disputed) / len(counted) < 0.15
     as_json = [r.split("</think>")[1] for r in replies if "</think>{" in r]
@@ -266,3 +270,19 @@ def test_short_split_asks_one_digit_operands_standard_and_hard_never_do() -> Non
         assert p.reasoning.count("Wait") == 1
     with pytest.raises(ValueError, match="split must be one of"):
         held_out(10, seed=1234, split="easy")
+
+
+def test_training_draws_hard_lists_and_pairs_but_never_held_out_ones() -> None:
+    trained = teacher.sample("train", 2000, seed=5, tasks=("sort", "compare"))
+    held = {p.key for p in held_out(1000, seed=1234, split="hard")}
+    assert not {p.key for p in trained} & held
+    lists = [p.key.split(":")[1].split(", ") for p in trained if p.task == "sort"]
+    two_shared = [ns for ns in lists if len(ns) == 5
+                  and sum([n[0] for n in ns].count(t) > 1 for t in {n[0] for n in ns}) >= 2]
+    assert 0.2 < len(two_shared) / len(lists) < 0.5
+    pairs = [[n.split(".") for n in p.key.split(":")[1:]] for p in trained
+             if p.task == "compare"]
+    # different whole parts, the smaller one with the larger tenths digit
+    inverted = sum(wx != wy and (int(wx) > int(wy)) == (fx[0] < fy[0])
+                   for (wx, fx), (wy, fy) in pairs)
+    assert 0.3 < inverted / len(pairs) < 0.7
