@@ -7,7 +7,7 @@ the f's in "coffee" it answered "1. c vs f: yes" and went on counting c's. These
 words give the walk far more letter sequences to generalise from; they are
 common English words, many with doubled letters, 3 to 13 letters long (the test
 words: 5 to 13). Real words still let a model learn a word's letters by heart: the
-shipped model answers "9. l vs l: no" in volleyball. Made-up strings over a few
+demo model of 2 Dec answered "9. l vs l: no" in volleyball. Made-up strings over a few
 letters (`random_word`) have no spelling to remember, so only the comparison pays.
 """
 
