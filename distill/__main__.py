@@ -39,12 +39,17 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    if args.tokenizer and (args.init or args.numbers):
+        sys.exit("--tokenizer takes a saved tokenizer as it is: leave out "
+                 + ("--init (which brings its own)" if args.init else "--numbers"))
+    if args.tokenizer and not (args.tokenizer / "tokenizer.json").is_file():
+        sys.exit(f"--tokenizer {args.tokenizer}: no tokenizer.json there")
     from distill.train import TrainConfig, train
 
     cfg = TrainConfig(
         out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
         teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
-        max_minutes=args.max_minutes, numbers=args.numbers,
+        max_minutes=args.max_minutes, numbers=args.numbers or "digits", tokenizer=args.tokenizer,
         epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
@@ -127,7 +132,11 @@ def parser() -> argparse.ArgumentParser:
                    help="train for this many minutes of wall-clock time instead of a step "
                         "count: the cosine learning-rate decay runs over elapsed time and "
                         "training stops when it is spent (data building not counted)")
-    t.add_argument("--numbers", choices=NUMBER_MODES, default="digits",
+    t.add_argument("--tokenizer", type=Path, metavar="DIR",
+                   help="use the tokenizer saved in DIR (tokenizer.json, e.g. models/aha-demo) "
+                        "instead of building one from the training data; the built one moves "
+                        "with the data, so runs that compare recipes should pin one")
+    t.add_argument("--numbers", choices=NUMBER_MODES,
                    help="how the new tokenizer cuts numbers: 'digits', one token per digit "
                         "(default); 'two-digit', every whole two-digit number one token "
                         "(sorts far better, adds and subtracts worse); 'lists', a two-digit "

@@ -281,6 +281,37 @@ def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> 
     assert prompt.endswith("<|im_start|>assistant\n<think>\n")
 
 
+def test_a_pinned_tokenizer_keeps_its_ids_when_the_data_changes(tmp_path: Path) -> None:
+    # Two runs that compare recipes must give each token the same embedding row:
+    # a tokenizer built from other data (here another seed's) moves ids.
+    first, pinned = tmp_path / "first", tmp_path / "pinned"
+    train(TrainConfig(out_dir=first, preset="tiny", num_examples=64, max_steps=1,
+                      batch_size=4, vocab_size=400, seed=1, compile=False))
+    train(TrainConfig(out_dir=pinned, preset="tiny", num_examples=64, max_steps=1,
+                      batch_size=4, seed=2, tokenizer=first, compile=False))
+    vocab = load_tokenizer(first).get_vocab()
+    assert load_tokenizer(pinned).get_vocab() == vocab
+    model = AutoModelForCausalLM.from_pretrained(str(pinned))
+    assert model.config.vocab_size == len(vocab)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--numbers", "digits"], "leave out --numbers"),
+    (["--init", "models/aha-demo"], "leave out --init"),
+    ([], "no tokenizer.json there"),
+])
+def test_train_refuses_a_tokenizer_it_cannot_pin(
+        tmp_path: Path, extra: list[str], message: str) -> None:
+    tokenizer_dir = "models/aha-demo" if extra else str(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "distill", "train", "--out", str(tmp_path / "out"),
+         "--tokenizer", tokenizer_dir, *extra],
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert run.returncode == 1 and message in run.stderr, run
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_logit_distillation_from_a_teacher(tmp_path: Path) -> None:
     teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
     train(TrainConfig(out_dir=teacher_dir, preset="tiny", num_examples=64, max_steps=2,
