@@ -42,6 +42,9 @@ def _train(args: argparse.Namespace) -> None:
     if args.tokenizer and (args.init or args.numbers):
         sys.exit("--tokenizer takes a saved tokenizer as it is: leave out "
                  + ("--init (which brings its own)" if args.init else "--numbers"))
+    if args.spell_words and (args.tokenizer or args.init or args.numbers != "list-items"):
+        sys.exit("--spell-words builds a new tokenizer: give it with --numbers list-items, "
+                 "not with --tokenizer or --init")
     if args.tokenizer and not (args.tokenizer / "tokenizer.json").is_file():
         sys.exit(f"--tokenizer {args.tokenizer}: no tokenizer.json there")
     from distill.train import TrainConfig, train
@@ -50,6 +53,7 @@ def _train(args: argparse.Namespace) -> None:
         out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
         teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
         max_minutes=args.max_minutes, numbers=args.numbers or "digits", tokenizer=args.tokenizer,
+        spell_words=args.spell_words,
         epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
@@ -144,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
                         "decade label ('30s: 35'), digits everywhere else; 'list-items', "
                         "as 'lists' with each later list item one token with its comma "
                         "(', 93')")
+    t.add_argument("--spell-words", action="store_true",
+                   help="with --numbers list-items: the new tokenizer cuts every word the "
+                        "training traces do not write themselves (the words whose letters "
+                        "are counted, any word a user types) into one token per letter, "
+                        "so counting copies letters instead of spelling BPE pieces")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--batch-size", type=int, default=16,
                    help="examples per step, packed into rows of --max-len tokens")

@@ -46,6 +46,23 @@ WORDS_KEEPING_LIST_ITEMS = Regex(
     r", \d\d|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
 NUMBER_MODES = ("digits", *NUMBER_RULES)
 
+
+def spelling_words_outside(kept_words: Iterable[str]) -> Regex:
+    """WORDS_KEEPING_LIST_ITEMS, but a word not in `kept_words` is cut into letters.
+
+    Counting letters walks a word the user typed, letter by letter. As BPE pieces
+    ("ch", "er", "ry"; "olle" in volleyball) the model must spell each piece from
+    memory, and which pieces it spells wrong moved count by 8-61 points between two
+    seeds of one recipe (model card). A letter per token makes each walk line a copy
+    from the question. The kept words are the ones the model writes itself, so its
+    own traces stay as short as before.
+    """
+    kept = "|".join(sorted(kept_words, key=len, reverse=True))
+    return Regex(
+        r", \d\d|'s|'t|'re|'ve|'m|'ll|'d"
+        rf"| ?(?<!\p{{L}})(?:{kept})(?!\p{{L}})| ?\p{{L}}"
+        r"| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+
 # Like DeepSeek-R1-Distill's template: reasoning in earlier assistant turns is
 # dropped, and the generation prompt ends with "<think>\n" so the model's output
 # holds only the closing marker. `enable_thinking=false` pre-closes thinking.
@@ -75,16 +92,24 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int,
-                    numbers: str = "digits") -> PreTrainedTokenizerFast:
-    """Trains a byte-level BPE on `corpus`; chat and think markers are single tokens."""
+def build_tokenizer(corpus: Iterable[str], vocab_size: int, numbers: str = "digits",
+                    kept_words: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
+    """Trains a byte-level BPE on `corpus`; chat and think markers are single tokens.
+
+    With `kept_words` (only with numbers="list-items"), any other word is spelled a
+    letter per token (`spelling_words_outside`).
+    """
     core = Tokenizer(models.BPE())
     if numbers not in NUMBER_MODES:
         raise ValueError(f"numbers must be one of {NUMBER_MODES}, not {numbers!r}")
+    if kept_words is not None and numbers != "list-items":
+        raise ValueError("kept_words needs numbers='list-items'")
+    word_rule = (WORDS_KEEPING_LIST_ITEMS if kept_words is None
+                 else spelling_words_outside(kept_words))
     rule = (pre_tokenizers.Split(NUMBER_RULES[numbers], behavior="isolated")
             if numbers in NUMBER_RULES else pre_tokenizers.Digits(individual_digits=True))
     words: list[pre_tokenizers.PreTokenizer] = (
-        [pre_tokenizers.Split(WORDS_KEEPING_LIST_ITEMS, behavior="isolated"),
+        [pre_tokenizers.Split(word_rule, behavior="isolated"),
          pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
         if numbers == "list-items" else [pre_tokenizers.ByteLevel(add_prefix_space=False)])
     core.pre_tokenizer = pre_tokenizers.Sequence([rule, *words])

@@ -11,6 +11,7 @@ from transformers import PreTrainedTokenizerBase, Qwen2Config
 
 from distill import teacher
 from distill.tokenizer import build_tokenizer
+from distill.train import own_words
 from server.prompts import load_tokenizer
 from tests.conftest import REPO
 
@@ -98,7 +99,34 @@ def test_list_items_leave_all_other_text_as_bytelevel_splits_it(
     assert split(items, odd) == split(lists, odd)
 
 
-@pytest.mark.parametrize("numbers", ["built", "items"])
+@pytest.fixture(scope="module")
+def spelling() -> PreTrainedTokenizerBase:
+    chats = [p.messages() for p in teacher.sample("train", 3000, 0)]
+    corpus = [m["content"] for chat in chats for m in chat]
+    return build_tokenizer(corpus, 1152, "list-items", own_words(chats))
+
+
+def test_spelled_words_are_a_letter_per_token(spelling: PreTrainedTokenizerBase) -> None:
+    assert pieces(spelling, "How many r's are in cherry?") == [
+        "How", " many", " r", "'s", " are", " in", " c", "h", "e", "r", "r", "y", "?"]
+    # A held-out word is spelled though training never asks it; the traces' own words
+    # stay whole, also beside a spelled word or inside none.
+    assert pieces(spelling, 'I will go through volleyball.')[:5] == [
+        "I", " will", " go", " through", " v"]
+    assert "Wait" in pieces(spelling, "Wait, let me double-check")
+    assert pieces(spelling, "ballwait") == list("ballwait")
+    assert pieces(spelling, "Sort 41, 93, 35.") == ["Sort", " ", "41", ", 93", ", 35", "."]
+
+
+def test_spelled_words_leave_every_trace_as_long_but_for_the_counted_word(
+        items: PreTrainedTokenizerBase, spelling: PreTrainedTokenizerBase) -> None:
+    for problem in teacher.sample("test", 200, 2):
+        if problem.task not in ("count", "chat"):
+            text = "\n\n".join([problem.question, problem.reasoning, problem.answer])
+            assert pieces(spelling, text) == pieces(items, text), text
+
+
+@pytest.mark.parametrize("numbers", ["built", "items", "spelling"])
 def test_a_saved_tokenizer_loads_with_the_rules_it_was_trained_with(
         numbers: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     trained: PreTrainedTokenizerBase = request.getfixturevalue(numbers)
