@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> None:
         out_dir=args.out, preset=args.preset, init=args.init, data=args.data,
         teacher=args.teacher, num_examples=args.num_examples, max_steps=args.max_steps,
         max_minutes=args.max_minutes, numbers=args.numbers or "digits", tokenizer=args.tokenizer,
-        spell_words=args.spell_words, unseen_count_words=args.unseen_count_words,
+        spell_words=args.spell_words,
         epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         learning_rate=args.lr,
         alpha=args.alpha, temperature=args.temperature, seed=args.seed, max_len=args.max_len,
@@ -153,11 +153,6 @@ def parser() -> argparse.ArgumentParser:
                         "training traces do not write themselves (the words whose letters "
                         "are counted, any word a user types) into one token per letter, "
                         "so counting copies letters instead of spelling BPE pieces")
-    t.add_argument("--unseen-count-words", action="store_true",
-                   help="training counts never use the held-out count words (by default "
-                        "they train with their other letters asked, which lets a model "
-                        "learn by heart that a held-out letter is never there); meant "
-                        "with --spell-words, which spells those words from the question")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--batch-size", type=int, default=16,
                    help="examples per step, packed into rows of --max-len tokens")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
 
 from distill import tasks
 from distill.tasks import COLUMNS, Problem
@@ -87,24 +86,18 @@ GENERATORS: dict[str, Callable[[random.Random], Problem]] = {
 RANDOM_WORD_SHARE = 0.3
 
 
-def _train_count(rng: random.Random, test_words: bool = True) -> Problem:
+def _train_count(rng: random.Random) -> Problem:
     """Most training count problems use words the test problems never use.
 
     Test problems are letters of tasks.WORDS that training never asks for; the
     other words, and made-up ones with no spelling to remember, teach the letter
     comparison rather than each word's usual letters. The test split keeps
     tasks.count itself, so its problems are the same as before.
-
-    Without `test_words` the test words never train at all. Asked only for their
-    other letters, every position holding a held-out letter reads "no" in every
-    training walk of that word, so a model can learn "4. r vs r: no" in cherry by
-    heart (twenty-seventh run, model card). The test words trained so that their
-    BPE pieces got spelt; spelt a letter per token (`--spell-words`) they need not.
     """
     draw = rng.random()
     if draw < RANDOM_WORD_SHARE:
         return tasks.count(rng, [random_word(rng)])
-    return tasks.count(rng, tasks.WORDS if draw < 0.7 and test_words else TRAIN_ONLY_WORDS)
+    return tasks.count(rng, tasks.WORDS if draw < 0.7 else TRAIN_ONLY_WORDS)
 
 
 # A fifth of training additions and subtractions have a one-digit operand, drawn only
@@ -150,13 +143,11 @@ HELD_OUT_WEIGHTS = {"add": 2, "subtract": 2, "count": 2, "compare": 3, "sort": 4
 
 def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
              hard: bool = False, short: bool = False,
-             weights: Mapping[str, int] | None = None,
-             count_test_words: bool = True) -> Iterator[Problem]:
+             weights: Mapping[str, int] | None = None) -> Iterator[Problem]:
     """Endless stream of problems of one split; chat prompts belong to both splits.
 
     `hard` and `short` draw the test split's hard or short problems (see SPLITS); chat
-    has neither, and only addition and subtraction have short ones. Without
-    `count_test_words`, training counts never use the test split's words.
+    has neither, and only addition and subtraction have short ones.
     """
     rng = random.Random(seed)
     if short:
@@ -164,8 +155,6 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
     weights = weights or WEIGHTS
     names = [t for t in tasks for _ in range(weights[t]) if not (hard and t == "chat")]
     generators = TRAIN_GENERATORS if split == "train" else GENERATORS
-    if split == "train" and not count_test_words:
-        generators = {**generators, "count": partial(_train_count, test_words=False)}
     if hard:
         generators = {t: _variant(t, hard=True) for t in GENERATORS if t != "chat"}
     elif short:
@@ -178,7 +167,6 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
 
 def sample(split: str, count: int, seed: int, tasks: tuple[str, ...] = TASKS,
            hard: bool = False, short: bool = False,
-           weights: Mapping[str, int] | None = None,
-           count_test_words: bool = True) -> list[Problem]:
-    stream = problems(split, seed, tasks, hard, short, weights, count_test_words)
+           weights: Mapping[str, int] | None = None) -> list[Problem]:
+    stream = problems(split, seed, tasks, hard, short, weights)
     return [next(stream) for _ in range(count)]

@@ -164,8 +164,7 @@ def read_chat_jsonl(path: Path) -> Iterable[list[dict[str, str]]]:
                 yield json.loads(line)["messages"]
 
 
-def synthetic_chats(count: int, seed: int,
-                    count_test_words: bool = True) -> list[list[dict[str, str]]]:
+def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
     """Teacher problems rendered with 1-9 checks, some slipped or disputed, some closed
     at a cap.
 
@@ -177,7 +176,7 @@ def synthetic_chats(count: int, seed: int,
     rng = random.Random(f"variants:{seed}")
     rounds, weights = zip(*ROUNDS_WEIGHTS.items(), strict=True)
     chats = []
-    for p in teacher.sample("train", count, seed, count_test_words=count_test_words):
+    for p in teacher.sample("train", count, seed):
         num_rounds = rng.choices(rounds, weights)[0]
         draw = rng.random()
         if draw < CLOSED_EARLY_SHARE and p.task != "chat":
@@ -232,8 +231,6 @@ class TrainConfig:
     # Words outside the model's own traces (the words whose letters are counted)
     # spelled a letter per token; see distill.tokenizer.spelling_words_outside.
     spell_words: bool = False
-    # Training counts leave the held-out count words out entirely (teacher._train_count).
-    unseen_count_words: bool = False
     max_len: int = 512
     epochs: float = 1.0
     max_steps: int = -1
@@ -280,8 +277,7 @@ def train(cfg: TrainConfig, clock_s: Callable[[], float] = time.monotonic) -> di
     if cfg.data:
         chats = list(read_chat_jsonl(cfg.data))
     else:
-        chats = synthetic_chats(cfg.num_examples, cfg.seed,
-                                count_test_words=not cfg.unseen_count_words)
+        chats = synthetic_chats(cfg.num_examples, cfg.seed)
     model: PreTrainedModel
     if cfg.init:
         tokenizer = load_tokenizer(cfg.init)

@@ -286,20 +286,3 @@ def test_training_draws_hard_lists_and_pairs_but_never_held_out_ones() -> None:
     inverted = sum(wx != wy and (int(wx) > int(wy)) == (fx[0] < fy[0])
                    for (wx, fx), (wy, fy) in pairs)
     assert 0.3 < inverted / len(pairs) < 0.7
-
-
-def test_unseen_count_words_keep_every_test_word_out_of_training_counts() -> None:
-    def counted(problems: list[teacher.Problem]) -> set[str]:
-        return {p.key.split(":")[1] for p in problems if p.task == "count"}
-
-    held = {p.key.split(":")[1] for p in held_out(1000, seed=1234) if p.task == "count"}
-    assert held <= set(teacher.tasks.WORDS)
-    # By default the test words train, with their other letters asked ...
-    assert counted(sample("count", 600)) & held
-    # ... and with count_test_words=False none of them does, in any chat a run trains on.
-    unseen = teacher.sample("train", 600, 5, tasks=("count",), count_test_words=False)
-    assert len(counted(unseen)) > 100
-    assert not counted(unseen) & set(teacher.tasks.WORDS)
-    chats = synthetic_chats(3000, seed=1, count_test_words=False)
-    asked = [m["content"] for chat in chats for m in chat if m["role"] == "user"]
-    assert not [q for q in asked for w in held if re.search(rf"\b{w}\b", q)]
