@@ -42,8 +42,10 @@ NUMBER_RULES = {
     "lists": Regex(rf"{_FIRST_ITEM}|(?<=\d, )\d\d(?!\d)(?!\.\d)|{_DECADE_ITEM}|\d"),
     "list-items": Regex(rf"(?<=\d), \d\d(?!\d)(?!\.\d)|{_FIRST_ITEM}|{_DECADE_ITEM}|\d"),
 }
-WORDS_KEEPING_LIST_ITEMS = Regex(
-    r", \d\d|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+# GPT-2's word pattern around its letters alternative, shared by both word rules.
+_BEFORE_LETTERS = r", \d\d|'s|'t|'re|'ve|'m|'ll|'d"
+_AFTER_LETTERS = r"| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+WORDS_KEEPING_LIST_ITEMS = Regex(rf"{_BEFORE_LETTERS}| ?\p{{L}}+{_AFTER_LETTERS}")
 NUMBER_MODES = ("digits", *NUMBER_RULES)
 
 
@@ -58,10 +60,8 @@ def spelling_words_outside(kept_words: Iterable[str]) -> Regex:
     own traces stay as short as before.
     """
     kept = "|".join(sorted(kept_words, key=len, reverse=True))
-    return Regex(
-        r", \d\d|'s|'t|'re|'ve|'m|'ll|'d"
-        rf"| ?(?<!\p{{L}})(?:{kept})(?!\p{{L}})| ?\p{{L}}"
-        r"| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+    return Regex(rf"{_BEFORE_LETTERS}| ?(?<!\p{{L}})(?:{kept})(?!\p{{L}})| ?\p{{L}}"
+                 + _AFTER_LETTERS)
 
 # Like DeepSeek-R1-Distill's template: reasoning in earlier assistant turns is
 # dropped, and the generation prompt ends with "<think>\n" so the model's output

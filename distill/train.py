@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from transformers import (
 
 from distill import teacher
 from distill.problem import FORCED, SPLICE, plain
-from distill.tasks import WORDS
 from distill.timebudget import TimeBudget
 from distill.tokenizer import build_tokenizer
 from distill.trainer import IGNORE_INDEX, DistillTrainer
+from distill.words import own_words
 from server.prompts import load_tokenizer
 
 MAX_POSITIONS = 4096
@@ -252,24 +251,6 @@ def fixed_or_built_tokenizer(cfg: TrainConfig,
     corpus = (plain(m["content"]) for chat in chats for m in chat)
     kept = own_words(chats) if cfg.spell_words else None
     return build_tokenizer(corpus, cfg.vocab_size, cfg.numbers, kept)
-
-
-# The word a count question asks about, in every phrasing of distill.tasks.count.
-_COUNTED = re.compile(r"\bin (?:the word )?\"?([^\W\d_]+)\"?[?.]?\s*$")
-_WORD = re.compile(r"[^\W\d_]+")
-
-
-def own_words(chats: Iterable[list[dict[str, str]]]) -> set[str]:
-    """The words the training chats write, leaving out each count chat's counted word
-    (in that chat only: "again" is counted in some chats and a trace word in all) and
-    the held-out count words."""
-    words: set[str] = set()
-    for chat in chats:
-        asked = (_COUNTED.search(m["content"]) for m in chat if m["role"] == "user")
-        counted = {match.group(1) for match in asked if match}
-        for m in chat:
-            words.update(w for w in _WORD.findall(plain(m["content"])) if w not in counted)
-    return words - set(WORDS)
 
 
 def train(cfg: TrainConfig, clock_s: Callable[[], float] = time.monotonic) -> dict[str, float]:

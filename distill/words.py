@@ -9,10 +9,18 @@ common English words, many with doubled letters, 3 to 13 letters long (the test
 words: 5 to 13). Real words still let a model learn a word's letters by heart: the
 demo model of 2 Dec answered "9. l vs l: no" in volleyball. Made-up strings over a few
 letters (`random_word`) have no spelling to remember, so only the comparison pays.
+
+`own_words` gives the words the training traces write themselves, the ones a
+`--spell-words` tokenizer keeps whole.
 """
 
 import random
+import re
 import string
+from collections.abc import Iterable
+
+from distill.problem import plain
+from distill.tasks import WORDS
 
 TRAIN_ONLY_WORDS = tuple("""
 about above across action actor afternoon again agree airport alarm allow almost
@@ -49,3 +57,21 @@ def random_word(rng: random.Random) -> str:
     doubled and repeated letters, the count task's hard cases, come often."""
     pool = rng.sample(string.ascii_lowercase, rng.randint(3, 8))
     return "".join(rng.choice(pool) for _ in range(rng.randint(3, 13)))
+
+
+# The word a count question asks about, in every phrasing of distill.tasks.count.
+_COUNTED = re.compile(r"\bin (?:the word )?\"?([^\W\d_]+)\"?[?.]?\s*$")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def own_words(chats: Iterable[list[dict[str, str]]]) -> set[str]:
+    """The words the training chats write, leaving out each count chat's counted word
+    (in that chat only: "again" is counted in some chats and a trace word in all) and
+    the held-out count words."""
+    words: set[str] = set()
+    for chat in chats:
+        asked = (_COUNTED.search(m["content"]) for m in chat if m["role"] == "user")
+        counted = {match.group(1) for match in asked if match}
+        for m in chat:
+            words.update(w for w in _WORD.findall(plain(m["content"])) if w not in counted)
+    return words - set(WORDS)

@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerBase, Qwen2Config
 
 from distill import teacher
 from distill.tokenizer import build_tokenizer
-from distill.train import own_words
+from distill.words import own_words
 from server.prompts import load_tokenizer
 from tests.conftest import REPO
 
