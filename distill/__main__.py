@@ -71,7 +71,8 @@ def _eval(args: argparse.Namespace) -> None:
     try:
         result = asyncio.run(evaluate(args.base_url, args.api_key, args.num_problems,
                                       args.seed, args.extra_body, args.concurrency,
-                                      args.max_tokens, args.split, conversation))
+                                      args.max_tokens, args.split, conversation,
+                                      args.dump))
     except openai.APIStatusError as err:
         # A request the server refuses is refused for every problem alike (a budget that
         # does not fit --max-tokens, a wrong key): say why once, not with a traceback.
@@ -197,6 +198,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--history", type=int, default=0, metavar="N",
                    help="put N earlier turns (other problems, answered) before each question")
     e.add_argument("--out", type=Path, help="also write the JSON result here")
+    e.add_argument("--dump", type=Path, metavar="FILE",
+                   help="write every problem (question, thinking, answer, whether it is "
+                        "right) here as JSON Lines, to read what the model got wrong")
     e.set_defaults(func=_eval)
     return p
 

@@ -1,16 +1,19 @@
 """Held-out accuracy through a running server, with the OpenAI SDK.
 
 Answers are parsed from `content` only: thinking that reaches the right number
-but an answer that does not is wrong.
+but an answer that does not is wrong. `dump_path` keeps every exchange (question,
+thinking, answer, verdict) as JSON Lines, to read what a model got wrong and why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from openai import AsyncOpenAI
@@ -54,6 +57,10 @@ class Outcome:
     closed_thinking: bool
     num_reasoning_tokens: int
     latency_s: float
+    # The exchange itself, for a dump; summaries read only the fields above.
+    question: str = ""
+    reasoning: str = ""
+    content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,9 @@ async def _ask(client: AsyncOpenAI, model: str, messages: list[dict[str, str]],
         closed_thinking=choice.finish_reason == "stop" and bool(content.strip()),
         num_reasoning_tokens=int(details.reasoning_tokens or 0) if details else 0,
         latency_s=latency_s,
+        question=messages[-1]["content"],
+        reasoning=reasoning,
+        content=content,
     )
 
 
@@ -118,7 +128,8 @@ def held_out(num_problems: int, seed: int, split: str = "standard") -> list[teac
 async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1234,
                    extra_body: dict[str, Any] | None = None, concurrency: int = 8,
                    max_tokens: int = 1024, split: str = "standard",
-                   conversation: Conversation | None = None) -> dict[str, Any]:
+                   conversation: Conversation | None = None,
+                   dump_path: Path | None = None) -> dict[str, Any]:
     problems = held_out(num_problems, seed, split)
     conversation = conversation or Conversation()
     async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
@@ -132,6 +143,11 @@ async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1
                                   extra_body or {}, max_tokens)
 
         outcomes = await asyncio.gather(*(bounded(i, p) for i, p in enumerate(problems)))
+    if dump_path is not None:
+        with dump_path.open("w", encoding="utf-8") as out:
+            for problem, outcome in zip(problems, outcomes, strict=True):
+                row = {"expected": problem.expected, **asdict(outcome)}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return summarise(outcomes)
 
 

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,12 +91,16 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 async def run_all(base_url: str, num_problems: int, splits: list[str],
-                  concurrency: int) -> list[dict[str, Any]]:
+                  concurrency: int, dump_dir: Path | None = None) -> list[dict[str, Any]]:
     rows = []
     for split in splits:
         for name, extra in configurations():
+            dump = None
+            if dump_dir is not None:
+                dump = dump_dir / f"{split}-{re.sub(r'[^a-z0-9]+', '-', name)}.jsonl"
             result = await evaluate(base_url, "none", num_problems, extra_body=extra,
-                                    max_tokens=3000, split=split, concurrency=concurrency)
+                                    max_tokens=3000, split=split, concurrency=concurrency,
+                                    dump_path=dump)
             rows.append({"split": split, "name": name, **result})
             print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -112,13 +117,18 @@ def main() -> None:
                         help="requests in flight (and the local server's --max-num-seqs): "
                              "on CPU, more sequences a step is more tokens a second")
     parser.add_argument("--out-dir", type=Path, default=REPO / "docs")
+    parser.add_argument("--dump-dir", type=Path, metavar="DIR",
+                        help="also write each configuration's problems, thinking and answers "
+                             "here as JSON Lines (distill eval --dump), one file each")
     args = parser.parse_args()
+    if args.dump_dir is not None:
+        args.dump_dir.mkdir(parents=True, exist_ok=True)
     server = (contextlib.nullcontext(args.base_url) if args.base_url
               else local_server(["--max-model-len", "4096",
                                  "--max-num-seqs", str(args.concurrency)]))
     with server as base_url:
         rows = asyncio.run(run_all(base_url, args.num_problems, args.splits,
-                                   args.concurrency))
+                                   args.concurrency, args.dump_dir))
     args.out_dir.mkdir(exist_ok=True)
     (args.out_dir / "budget_eval.json").write_text(json.dumps(rows, indent=2) + "\n")
     (args.out_dir / "budget_eval.md").write_text(table(rows) + "\n")

@@ -230,6 +230,24 @@ def test_eval_says_why_the_server_refused_without_a_traceback(server: RunningSer
     assert "refused a request" in run.stderr and "max_tokens (1024)" in run.stderr, run.stderr
 
 
+def test_eval_dump_keeps_each_exchange_and_its_verdict(server: RunningServer,
+                                                      tmp_path: Path) -> None:
+    dump, out = tmp_path / "dump.jsonl", tmp_path / "summary.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "distill", "eval", "--base-url", server.v1,
+         "--api-key", API_KEY, "--num-problems", "10", "--dump", str(dump),
+         "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert [r["question"] for r in rows] == [p.question for p in held_out(10, 1234)]
+    for r in rows:
+        assert r["reasoning"].strip() and r["content"].strip(), r
+        assert r["correct"] == is_correct(r["task"], r["expected"], r["content"]), r
+    # The dump and the summary describe the same answers.
+    summary = json.loads(out.read_text())
+    assert summary["accuracy"] == sum(r["correct"] for r in rows) / len(rows)
+
+
 def test_loss_is_on_the_assistant_turn_only() -> None:
     tokenizer = load_tokenizer(REPO / "models" / "aha-demo")
     problem = teacher.sample("train", 1, seed=1)[0]
