@@ -131,6 +131,8 @@ async def evaluate(base_url: str, api_key: str, num_problems: int, seed: int = 1
                    conversation: Conversation | None = None,
                    dump_path: Path | None = None) -> dict[str, Any]:
     problems = held_out(num_problems, seed, split)
+    if dump_path is not None:  # before the run, not after minutes of it
+        dump_path.parent.mkdir(parents=True, exist_ok=True)
     conversation = conversation or Conversation()
     async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                            timeout=600) as client:

@@ -121,8 +121,6 @@ def main() -> None:
                         help="also write each configuration's problems, thinking and answers "
                              "here as JSON Lines (distill eval --dump), one file each")
     args = parser.parse_args()
-    if args.dump_dir is not None:
-        args.dump_dir.mkdir(parents=True, exist_ok=True)
     server = (contextlib.nullcontext(args.base_url) if args.base_url
               else local_server(["--max-model-len", "4096",
                                  "--max-num-seqs", str(args.concurrency)]))

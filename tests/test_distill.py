@@ -232,7 +232,7 @@ def test_eval_says_why_the_server_refused_without_a_traceback(server: RunningSer
 
 def test_eval_dump_keeps_each_exchange_and_its_verdict(server: RunningServer,
                                                       tmp_path: Path) -> None:
-    dump, out = tmp_path / "dump.jsonl", tmp_path / "summary.json"
+    dump, out = tmp_path / "new" / "dump.jsonl", tmp_path / "summary.json"
     run = subprocess.run(
         [sys.executable, "-m", "distill", "eval", "--base-url", server.v1,
          "--api-key", API_KEY, "--num-problems", "10", "--dump", str(dump),
