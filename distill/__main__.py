@@ -190,8 +190,9 @@ def parser() -> argparse.ArgumentParser:
                         "'{\"budget_forcing\": {\"min_thinking_tokens\": 2000, \"max_waits\": 1}}'")
     e.add_argument("--split", choices=SPLITS, default="standard",
                    help="held-out problems: 'standard' (drawn like the training data), "
-                        "'hard' (carries in two or more columns, doubled letters, whole parts "
-                        "that decide against the tenths, five numbers in shared decades) or "
+                        "'hard' (carries in two or more columns, doubled letters, two-digit "
+                        "whole parts one apart that decide against the tenths, five numbers "
+                        "three of them in one decade) or "
                         "'short' (additions and subtractions with a one-digit operand)")
     e.add_argument("--system-prompt", metavar="TEXT",
                    help="put this system prompt before each question")

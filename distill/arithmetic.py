@@ -20,7 +20,7 @@ REPEAT_RATE = 0.3
 NUM_ROUNDS = 9  # one more than the most waits the evaluation forces
 
 
-def _operand(rest: str) -> str:
+def operand(rest: str) -> str:
     """What is left of an operand at this column: "45 ends in 5", or nothing left."""
     return f"{rest} ends in {rest[-1]}" if rest else "nothing left, so 0"
 
@@ -37,7 +37,7 @@ def column_lines(a: int, b: int, sign: str, slip_at: int = -1) -> tuple[list[str
     for i in range(len(rest_a) if sign == "-" else max(len(rest_a), len(rest_b))):
         x, y = int(rest_a[-1]) if rest_a else 0, int(rest_b[-1]) if rest_b else 0
         # "and", not a comma: after a comma `--numbers lists` makes "38" one token.
-        head = f"{COLUMNS[i]}: {_operand(rest_a)} and {_operand(rest_b)}."
+        head = f"{COLUMNS[i]}: {operand(rest_a)} and {operand(rest_b)}."
         last = len(rest_a) <= 1 and len(rest_b) <= 1
         carried = 0 if i == slip_at else carry
         if sign == "+":

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 
 from distill import tasks
+from distill.sorting import three_in_a_decade
 from distill.tasks import COLUMNS, Problem
 from distill.words import TRAIN_ONLY_WORDS, random_word
 
@@ -21,8 +22,7 @@ __all__ = ["COLUMNS", "SPLITS", "TASKS", "Problem", "problems", "sample", "split
 
 TASKS = ("add", "subtract", "count", "compare", "sort", "chat")
 # Held-out problem sets: "standard" draws like training; "hard" keeps to the training
-# range but where the model errs most (carries in two or more columns, doubled
-# letters, whole parts that decide against the tenths, five numbers in shared decades);
+# range but where the model errs most (see HARD_SPLIT);
 # "short" is additions and subtractions with a one-digit operand ("2 + 2", "99 - 4"),
 # the first thing a user types, kept apart so the standard figures stay comparable
 # (training draws them in a fifth of its sums, see SHORT_FRACTION).
@@ -130,6 +130,19 @@ def _train_compare(rng: random.Random) -> Problem:
     return tasks.compare(rng, hard=rng.random() < HARD_SHARE)
 
 
+# The hard held-out split: problems in the training range where the model errs most.
+# Sums with two or more carries or borrows and doubled letters are as they were; lists
+# with three numbers in a decade and pairs whose two-digit whole parts are one apart
+# replaced five numbers in two shared decades and any inverted pair on 6 Dec 2026, when
+# the shipped model scored 93.6% on those, above the 50-85% where waits have room to pay.
+HARD_SPLIT: dict[str, Callable[[random.Random], Problem]] = {
+    "add": _variant("add", hard=True),
+    "subtract": _variant("subtract", hard=True),
+    "count": _variant("count", hard=True),
+    "compare": lambda rng: tasks.compare(rng, pair=tasks.adjacent_pair(rng)),
+    "sort": lambda rng: tasks.sort(rng, numbers=three_in_a_decade(rng)),
+}
+
 TRAIN_GENERATORS = {**GENERATORS, "count": _train_count,
                     "add": _train_add, "subtract": _train_subtract,
                     "sort": _train_sort, "compare": _train_compare}
@@ -156,7 +169,7 @@ def problems(split: str, seed: int, tasks: tuple[str, ...] = TASKS,
     names = [t for t in tasks for _ in range(weights[t]) if not (hard and t == "chat")]
     generators = TRAIN_GENERATORS if split == "train" else GENERATORS
     if hard:
-        generators = {t: _variant(t, hard=True) for t in GENERATORS if t != "chat"}
+        generators = HARD_SPLIT
     elif short:
         generators = {t: _variant(t, short=True) for t in SHORT_TASKS}
     while True:

@@ -214,13 +214,37 @@ def test_hard_split_is_held_out_and_hard_by_construction() -> None:
             word, letter = p.key.split(":")[1:]
             assert letter * 2 in word
         elif p.task == "compare":
-            x, y = p.key.split(":")[1:]
-            assert x.split(".")[0] != y.split(".")[0]
+            (wx, fx), (wy, fy) = (n.split(".") for n in p.key.split(":")[1:])
+            # two-digit whole parts one apart, the smaller with the larger tenths digit
+            assert min(int(wx), int(wy)) >= 10 and abs(int(wx) - int(wy)) == 1
+            assert (int(wx) > int(wy)) == (fx[0] < fy[0])
         elif p.task == "sort":
             numbers = p.key.split(":")[1].split(", ")
             tens = [n[0] for n in numbers]
-            assert len(numbers) == 5 and len(set(tens)) <= 3
+            assert len(numbers) == 5 and max(map(tens.count, tens)) == 3
     assert held_out(100, seed=1234, split="hard") == hard
+
+
+def test_hard_lists_and_pairs_are_in_the_training_range() -> None:
+    """The hard split asks what training draws too, only more often: lists with three
+    numbers in a decade and pairs of adjacent two-digit whole parts."""
+    held = [p for p in held_out(1000, seed=1234, split="hard")
+            if p.task in ("sort", "compare")]
+    trained = teacher.sample("train", 5000, seed=3, tasks=("sort", "compare"))
+    assert not {p.key for p in held} & {p.key for p in trained}
+
+    def hard_like(p: teacher.Problem) -> bool:
+        if p.task == "sort":
+            tens = [n[0] for n in p.key.split(":")[1].split(", ")]
+            return len(tens) == 5 and max(map(tens.count, tens)) == 3
+        (wx, fx), (wy, fy) = (n.split(".") for n in p.key.split(":")[1:])
+        return min(int(wx), int(wy)) >= 10 and abs(int(wx) - int(wy)) == 1 and (
+            int(wx) > int(wy)) == (fx[0] < fy[0])
+
+    assert all(map(hard_like, held))
+    for task, low, high in (("sort", 0.02, 0.1), ("compare", 0.005, 0.05)):
+        of_task = [p for p in trained if p.task == task]
+        assert low < sum(map(hard_like, of_task)) / len(of_task) < high, task
 
 
 def test_answers_have_their_form_and_json_answers_parse() -> None:
