@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from distill.problem import Problem, routes_then_restated
+from distill.problem import Problem, joined, routes_then_restated
 
 # Naming the column on each line tells the model where it is in the number.
 COLUMNS = ("Ones", "Tens", "Hundreds", "Thousands")
@@ -130,7 +130,7 @@ def add(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
     swapped, _ = column_lines(b, a, "+")
     rounds = [
         f"Wait, let me double-check: {r} - {b} = {a}. Yes, that is right.",
-        _lines(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
+        joined(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
                f"So {b} + {a} = {r}, the same as before."),
         f"Wait, is the size right? {r} is more than both {a} and {b}. Good.",
     ]
@@ -139,13 +139,13 @@ def add(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
     if carried:
         slipped, wrong = column_lines(a, b, "+", slip_at=random.Random(f"slip:{a}:{b}")
                                       .choice(carried) + 1)
-        slip = None if wrong == r else (_lines(intro, *slipped, f"So {a} + {b} = {wrong}."),
-                _lines(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
+        slip = None if wrong == r else (joined(intro, *slipped, f"So {a} + {b} = {wrong}."),
+                joined(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
                        f"So {b} + {a} = {r}, not {wrong}: I slipped before. "
                        f"So {a} + {b} = {r}."))
         confirmed = f"Wait, let me double-check: {wrong} - {b} = {a}. Yes, that is right."
     return Problem("add", f"add:{a}:{b}", phrasing.format(a=a, b=b),
-                   _lines(intro, *columns, f"So {a} + {b} = {r}."), f"{a} + {b} = {r}.",
+                   joined(intro, *columns, f"So {a} + {b} = {r}."), f"{a} + {b} = {r}.",
                    str(r), routes_then_restated(rounds, NUM_ROUNDS, f"So {a} + {b} = {r}."),
                    slip,
                    confirmed)
@@ -170,7 +170,7 @@ def subtract(rng: random.Random, hard: bool = False, short: bool = False) -> Pro
     added_back, _ = column_lines(r, b, "+")
     rounds = [
         f"Wait, let me double-check: {r} + {b} = {a}. Yes, that is right.",
-        _lines(f"Wait, let me check by adding back: {r} + {b} should give {a}.", *added_back,
+        joined(f"Wait, let me check by adding back: {r} + {b} should give {a}.", *added_back,
                f"So {r} + {b} = {a}, as it should be."),
         f"Wait, is the size right? {r} is less than {a}, as it should be. Good.",
     ]
@@ -180,17 +180,13 @@ def subtract(rng: random.Random, hard: bool = False, short: bool = False) -> Pro
         at = random.Random(f"slip:{a}:{b}").choice(borrowed) + 1
         slipped, wrong = column_lines(a, b, "-", slip_at=at)
         wrong_back, back = column_lines(wrong, b, "+")
-        slip = None if wrong == r else (_lines(intro, *slipped, f"So {a} - {b} = {wrong}."),
-                _lines(f"Wait, let me check by adding back: {wrong} + {b} should give {a}.",
+        slip = None if wrong == r else (joined(intro, *slipped, f"So {a} - {b} = {wrong}."),
+                joined(f"Wait, let me check by adding back: {wrong} + {b} should give {a}.",
                        *wrong_back, f"So {wrong} + {b} = {back}, not {a}: I slipped. "
                        "Let me subtract again.", *columns, f"So {a} - {b} = {r}."))
         confirmed = f"Wait, let me double-check: {wrong} + {b} = {a}. Yes, that is right."
     return Problem("subtract", f"sub:{a}:{b}", phrasing.format(a=a, b=b),
-                   _lines(intro, *columns, f"So {a} - {b} = {r}."), f"{a} - {b} = {r}.",
+                   joined(intro, *columns, f"So {a} - {b} = {r}."), f"{a} - {b} = {r}.",
                    str(r), routes_then_restated(rounds, NUM_ROUNDS, f"So {a} - {b} = {r}."),
                    slip,
                    confirmed)
-
-
-def _lines(*lines: str) -> str:
-    return "\n".join(lines)

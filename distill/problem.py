@@ -137,3 +137,8 @@ def routes_then_restated(rounds: list[str], num_rounds: int, settled: str) -> tu
     """
     more = f"{WAIT_TEXT}, I have checked it every way I know, and each check agrees. {settled}"
     return (*rounds, *[more] * num_rounds)[:num_rounds]
+
+
+def joined(*texts: str) -> str:
+    """A trace's lines, joined: every task writes its working this way."""
+    return "\n".join(texts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from distill.arithmetic import NUM_ROUNDS
-from distill.problem import Problem, routes_then_restated
+from distill.problem import Problem, joined, routes_then_restated
 
 SHARED_DECADE_RATE = 0.3
 
@@ -48,21 +48,21 @@ def sort(rng: random.Random, hard: bool = False, numbers: list[int] | None = Non
     counted = (f"Wait, let me double-check: I was given {n} numbers and I have {n}, each at "
                "most the next. Yes.")
     rounds = [
-        _lines(counted, concluded),
-        _lines(f"Wait, let me check pair by pair: {_pairs(ordered)}", concluded),
-        _lines(f"Wait, let me count them again: I was given {shown}, that is {n} numbers, "
+        joined(counted, concluded),
+        joined(f"Wait, let me check pair by pair: {_pairs(ordered)}", concluded),
+        joined(f"Wait, let me count them again: I was given {shown}, that is {n} numbers, "
                f"and I have {n}.", concluded),
     ]
     i = random.Random(f"slip:{shown}").randrange(n - 1)
     slipped = [*ordered[:i], ordered[i + 1], ordered[i], *ordered[i + 2:]]
     misordered = f"So in order: {_listed(slipped)}."
-    slip = (_lines(*lines, misordered),
-            _lines(f"Wait, let me check pair by pair: {_pairs(slipped)} I slipped before.",
+    slip = (joined(*lines, misordered),
+            joined(f"Wait, let me check pair by pair: {_pairs(slipped)} I slipped before.",
                    concluded))
     return Problem("sort", f"sort:{shown}", phrasing.format(s=shown),
-                   _lines(*lines, concluded), f"From smallest to largest: {result}.", result,
+                   joined(*lines, concluded), f"From smallest to largest: {result}.", result,
                    routes_then_restated(rounds, NUM_ROUNDS, concluded), slip,
-                   _lines(counted, misordered))
+                   joined(counted, misordered))
 
 
 def _pairs(numbers: list[int]) -> str:
@@ -99,7 +99,7 @@ def _hard_list(rng: random.Random) -> list[int]:
 def three_in_a_decade(rng: random.Random) -> list[int]:
     """Five numbers, three of them in one decade: the hard split's lists. Decade lines in
     training hold one or two numbers nearly always (three in 5% of training lists), and
-    the model drops one of three (the shipped model sorted 30% of such lists right)."""
+    the model drops one of three (the shipped model sorted 37.5% of such lists right)."""
     while True:
         numbers = rng.sample(range(10, 100), 5)
         tens = [n // 10 for n in numbers]
@@ -109,7 +109,3 @@ def three_in_a_decade(rng: random.Random) -> list[int]:
 
 def _listed(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers))
-
-
-def _lines(*lines: str) -> str:
-    return "\n".join(lines)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 from distill.arithmetic import COLUMNS, NUM_ROUNDS, add, repeat_a_digit, subtract
-from distill.problem import Problem, routes_then_restated
+from distill.problem import Problem, joined, routes_then_restated
 from distill.sorting import sort
 
 __all__ = ["COLUMNS", "WORDS", "Problem", "add", "compare", "count", "sort", "subtract"]
@@ -63,7 +63,7 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     rounds = [
         f"Wait, let me double-check: I said yes {found} time{'s' if found != 1 else ''}. "
         f"The count is {found}.",
-        _lines(AGAIN, *walk, f"That makes {found} again, so {says}."),
+        joined(AGAIN, *walk, f"That makes {found} again, so {says}."),
         f"Wait, let me list where {letter} is: {listed}. That is {found}, so {says}.",
     ]
     # Walking by numbered position keeps repeated letters ("s-s-e-e") from losing the
@@ -73,16 +73,16 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     flip = random.Random(f"slip:{word}:{letter}").randrange(len(word))
     slipped = _walk(word, letter, range(len(word)), flip)
     wrong = sum(": yes" in line for line in slipped)
-    slip = (_lines(intro, *slipped, _counted(word, letter, wrong)),
-            _lines(AGAIN, *walk, _tie_break(word, letter, found, wrong)))
+    slip = (joined(intro, *slipped, _counted(word, letter, wrong)),
+            joined(AGAIN, *walk, _tie_break(word, letter, found, wrong)))
     # The second walk can slip too (doubled letters: "4. e vs l" where 4 is l); the
     # traces show two walks that disagree settled by a third, never by the later.
     misread_at = random.Random(f"misread:{word}:{letter}").randrange(len(word))
     misread = _walk(word, letter, range(len(word)), misread_at)
-    disputed = (AGAIN, _lines(*misread),
+    disputed = (AGAIN, joined(*misread),
                 _tie_break(word, letter, sum(": yes" in line for line in misread), found))
     return Problem("count", f"count:{word}:{letter}", phrasing.format(l=letter, w=word),
-                   _lines(intro, *walk, _counted(word, letter, found)),
+                   joined(intro, *walk, _counted(word, letter, found)),
                    f"There {verb} {found} {named} in \"{word}\".", str(found),
                    routes_then_restated(rounds, NUM_ROUNDS, f"So {says}."), slip,
                    f"Wait, let me double-check: I said yes {wrong} "
@@ -102,7 +102,7 @@ def _tie_break(word: str, letter: str, again: int, before: int) -> str:
     slip), so after a forced "Wait" the model believed a garbled second walk over a
     right one: one wait cost a model 21.5 points of hard counts (model card, History).
     """
-    return _lines(f"That makes {again} this time, but {before} before, so I slipped "
+    return joined(f"That makes {again} this time, but {before} before, so I slipped "
                   "in one of the walks. Let me walk it once more from the start.",
                   *_walk(word, letter, range(len(word))),
                   _counted(word, letter, word.count(letter)))
@@ -147,7 +147,7 @@ def _hard_pair(rng: random.Random) -> tuple[str, str]:
 def adjacent_pair(rng: random.Random) -> tuple[str, str]:
     """Two-digit whole parts one apart, the smaller number with the larger tenths digit
     ("13.9 or 14.2"): the hard split's pairs. They are 2% of training pairs; the shipped
-    model chose right in half of them, against 96% of pairs overall."""
+    model chose right in 58.5% of them, against 97% of standard pairs."""
     while True:
         x, y = _hard_pair(rng)
         wx, wy = int(x.split(".")[0]), int(y.split(".")[0])
@@ -190,13 +190,13 @@ def compare(rng: random.Random, hard: bool = False,
     # the line just above it; checking after it ("10.8 is more than 0.1") made
     # the model mix the two numbers' digits, and the answer copied the mix.
     rounds = [
-        _lines(f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
+        joined(f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
                concluded),
-        _lines(reread, concluded),
-        _lines(f"Wait, could the other number, {small}, be larger? No: {losing}.", concluded),
+        joined(reread, concluded),
+        joined(f"Wait, could the other number, {small}, be larger? No: {losing}.", concluded),
     ]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y),
-                   _lines(f"I need to compare {x} and {y}.", *compared),
+                   joined(f"I need to compare {x} and {y}.", *compared),
                    f"{big} is larger than {small}.", big,
                    routes_then_restated(rounds, NUM_ROUNDS, concluded),
                    _compare_slip(x, y, reread, concluded))
@@ -212,10 +212,10 @@ def _compare_slip(x: str, y: str, reread: str, concluded: str) -> tuple[str, str
     compared, deciding, _ = _compare_lines(seen_x, seen_y)
     which = "first" if float(seen_x) > float(seen_y) else "second"
     compared[0] = f"Whole parts: {wx} and {wy}, the same, so I look at the decimals."
-    return (_lines(f"I need to compare {x} and {y}.", *compared,
+    return (joined(f"I need to compare {x} and {y}.", *compared,
                    f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
                    f"So the {which} number, {(x, y)[which == 'second']}, is larger."),
-            _lines(f"{reread} I slipped before.", concluded))
+            joined(f"{reread} I slipped before.", concluded))
 
 
 def _compare_lines(x: str, y: str) -> tuple[list[str], str, str]:
@@ -238,7 +238,3 @@ def _compare_lines(x: str, y: str) -> tuple[list[str], str, str]:
                     f"its {place.lower()} digit {lo} is less than {hi}")
         lines.append(f"{place}: {dx} and {dy}, the same.")
     raise ValueError(f"{x} and {y} are equal")
-
-
-def _lines(*lines: str) -> str:
-    return "\n".join(lines)

@@ -213,16 +213,20 @@ def test_hard_split_is_held_out_and_hard_by_construction() -> None:
         elif p.task == "count":
             word, letter = p.key.split(":")[1:]
             assert letter * 2 in word
-        elif p.task == "compare":
-            (wx, fx), (wy, fy) = (n.split(".") for n in p.key.split(":")[1:])
-            # two-digit whole parts one apart, the smaller with the larger tenths digit
-            assert min(int(wx), int(wy)) >= 10 and abs(int(wx) - int(wy)) == 1
-            assert (int(wx) > int(wy)) == (fx[0] < fy[0])
-        elif p.task == "sort":
-            numbers = p.key.split(":")[1].split(", ")
-            tens = [n[0] for n in numbers]
-            assert len(numbers) == 5 and max(map(tens.count, tens)) == 3
+        else:
+            assert hard_like(p), p.key
     assert held_out(100, seed=1234, split="hard") == hard
+
+
+def hard_like(p: teacher.Problem) -> bool:
+    """A hard list (five numbers, three in one decade) or pair (two-digit whole parts one
+    apart, the smaller with the larger tenths digit)."""
+    if p.task == "sort":
+        tens = [n[0] for n in p.key.split(":")[1].split(", ")]
+        return len(tens) == 5 and max(map(tens.count, tens)) == 3
+    (wx, fx), (wy, fy) = (n.split(".") for n in p.key.split(":")[1:])
+    return min(int(wx), int(wy)) >= 10 and abs(int(wx) - int(wy)) == 1 and (
+        int(wx) > int(wy)) == (fx[0] < fy[0])
 
 
 def test_hard_lists_and_pairs_are_in_the_training_range() -> None:
@@ -232,15 +236,6 @@ def test_hard_lists_and_pairs_are_in_the_training_range() -> None:
             if p.task in ("sort", "compare")]
     trained = teacher.sample("train", 5000, seed=3, tasks=("sort", "compare"))
     assert not {p.key for p in held} & {p.key for p in trained}
-
-    def hard_like(p: teacher.Problem) -> bool:
-        if p.task == "sort":
-            tens = [n[0] for n in p.key.split(":")[1].split(", ")]
-            return len(tens) == 5 and max(map(tens.count, tens)) == 3
-        (wx, fx), (wy, fy) = (n.split(".") for n in p.key.split(":")[1:])
-        return min(int(wx), int(wy)) >= 10 and abs(int(wx) - int(wy)) == 1 and (
-            int(wx) > int(wy)) == (fx[0] < fy[0])
-
     assert all(map(hard_like, held))
     for task, low, high in (("sort", 0.02, 0.1), ("compare", 0.005, 0.05)):
         of_task = [p for p in trained if p.task == task]
