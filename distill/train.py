@@ -317,6 +317,9 @@ def train(cfg: TrainConfig, clock_s: Callable[[], float] = time.monotonic) -> di
     result = trainer.train()
     scheduler = trainer.lr_scheduler
     final_lr = float(scheduler.get_last_lr()[0]) if scheduler is not None else cfg.learning_rate
+    # Greedy unless a request asks (the server reads do_sample): through the server,
+    # held-out accuracy was 96.8% greedy and 89.9% at temperature 1.
+    model.generation_config.do_sample = False
     # transformers' decorator on PreTrainedModel.to hides its signature from mypy.
     model.to(torch.bfloat16).save_pretrained(str(cfg.out_dir))  # type: ignore[arg-type]
     tokenizer.save_pretrained(str(cfg.out_dir))

@@ -43,11 +43,13 @@ def create_app(settings: Settings) -> FastAPI:
         renderer = PromptRenderer(settings.model, settings.think_start, settings.think_end)
         try:
             engine.start()
-            app.state.service = Service(settings, engine, renderer, app.state.metrics)
+            service = Service(settings, engine, renderer, app.state.metrics)
+            app.state.service = service
             markers = renderer.markers
             logger.info("serving %s as '%s' (context %d tokens, think markers %s)",
                         settings.model, settings.model_name, engine.max_model_len,
                         f"{markers.start!r}/{markers.end!r}" if markers else "none")
+            logger.info("sampling defaults for unset request fields: %s", service.sampling_defaults)
             _freeze_startup_heap()
             yield
         finally:

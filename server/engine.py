@@ -42,6 +42,11 @@ class GenerationParams:
     structured: dict[str, Any] | None = None
 
 
+# Fields a request may leave unset; they then take the server's or the model's default.
+DEFAULTED_FIELDS = ("temperature", "top_p", "top_k", "min_p", "presence_penalty",
+                    "frequency_penalty", "repetition_penalty")
+
+
 @dataclass(frozen=True, slots=True)
 class TokenLogprob:
     """A sampled token's log probability, and the likeliest tokens at its position."""
@@ -110,6 +115,22 @@ class Engine:
     @property
     def max_model_len(self) -> int:
         return int(self._require().model_config.max_model_len)
+
+    def model_sampling_defaults(self) -> dict[str, float]:
+        """The sampling fields the model's generation_config.json sets.
+
+        Read as vLLM's server reads them, plus transformers' greedy switch: vLLM ignores
+        `do_sample: false`, which would sample a model meant to be decoded greedily at
+        temperature 1. `--engine-args '{"generation_config": "vllm"}'` ignores the file.
+        """
+        config = self._require().model_config
+        found = {name: value for name, value in config.get_diff_sampling_param().items()
+                 if name in DEFAULTED_FIELDS}
+        greedy = (config.generation_config != "vllm"
+                  and config.try_get_generation_config().get("do_sample") is False)
+        if greedy and "temperature" not in config.override_generation_config:
+            found["temperature"] = 0.0
+        return found
 
     @property
     def num_unfinished_requests(self) -> int:

@@ -83,13 +83,14 @@ class SamplingFields(_Model):
 
     model: str | None = None
     max_tokens: PositiveInt | None = None
-    temperature: float | None = Field(None, ge=0, le=2)  # unset: the server's default
+    temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int = Field(0, ge=-1, le=MAX_TOP_K)
-    min_p: float = Field(0.0, ge=0, le=1)
-    presence_penalty: float = Field(0.0, ge=-2, le=2)
-    frequency_penalty: float = Field(0.0, ge=-2, le=2)
-    repetition_penalty: float = Field(1.0, gt=0, le=2)
+    # Unset sampling fields take the server's default (the model's generation_config.json).
+    top_k: int | None = Field(None, ge=-1, le=MAX_TOP_K)
+    min_p: float | None = Field(None, ge=0, le=1)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    repetition_penalty: float | None = Field(None, gt=0, le=2)
     seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     stop: StopString | list[StopString] | None = None
     n: int = Field(1, ge=1, le=16)

@@ -10,7 +10,7 @@ from typing import Any
 
 from server import __version__
 from server.budget import Budget, BudgetController, BudgetRequest, SpliceTokens, resolve_budget
-from server.engine import Engine, GenerationParams
+from server.engine import DEFAULTED_FIELDS, Engine, GenerationParams
 from server.errors import BadRequestError, ModelNotFoundError
 from server.generation import ChoiceRun, ChoiceTotal, Usage, run_choices, wrap_seed
 from server.metrics import Metrics, RequestRecord
@@ -93,6 +93,9 @@ class Service:
         self.renderer = renderer
         self.metrics = metrics
         self.created = int(time.time())
+        self.sampling_defaults = sampling_defaults(settings, engine.model_sampling_defaults())
+        # A bad value in generation_config.json fails start-up, not every request.
+        engine.check_params(GenerationParams(max_tokens=1, **self.sampling_defaults))
 
     def models(self) -> dict[str, Any]:
         card = {
@@ -103,6 +106,7 @@ class Service:
             "root": str(self.settings.model),
             "parent": None,
             "max_model_len": self.engine.max_model_len,
+            "sampling_defaults": self.sampling_defaults,  # what a request's unset fields take
         }
         if self.renderer.description:
             card["description"] = self.renderer.description
@@ -220,8 +224,8 @@ class Service:
         engine_id = encoder.id
         choices = [
             ChoiceRun(index=i, engine=self.engine, prompt_ids=prompt_ids,
-                      params=_params(request, max_tokens, i, self.settings, structured,
-                                     num_logprobs),
+                      params=_params(request, max_tokens, i, self.sampling_defaults,
+                                     structured, num_logprobs),
                       engine_request_id=f"{engine_id}-{i}", splitter=new_splitter(),
                       # A constrained answer starts in its own engine request.
                       controller=BudgetController(budget, tokens, max_tokens, thinking=thinking,
@@ -261,23 +265,29 @@ def _without_reasoning(message: ChatMessage, renderer: PromptRenderer) -> ChatMe
     return message.model_copy(update={"content": answer})
 
 
-def _params(request: SamplingFields, max_tokens: int, index: int, settings: Settings,
+def sampling_defaults(settings: Settings, model_defaults: dict[str, float]) -> dict[str, Any]:
+    """What a request's unset sampling fields take: the server's flag, else the model's
+    generation_config.json (as vLLM's server does), else the API's neutral value."""
+    neutral = GenerationParams(max_tokens=1)
+    flags = {"temperature": settings.default_temperature, "top_p": settings.default_top_p}
+    return {name: next(value for value in (flags.get(name), model_defaults.get(name),
+                                           getattr(neutral, name)) if value is not None)
+            for name in DEFAULTED_FIELDS}
+
+
+def _params(request: SamplingFields, max_tokens: int, index: int, defaults: dict[str, Any],
             structured: dict[str, Any] | None, num_logprobs: int | None) -> GenerationParams:
     # Each choice is its own engine request; like vLLM's n>1, choice i gets seed + i.
     seed = None if request.seed is None else wrap_seed(request.seed + index)
     bias = {int(k): v for k, v in request.logit_bias.items()} if request.logit_bias else None
+    sampling = {name: _or(getattr(request, name), defaults[name]) for name in DEFAULTED_FIELDS}
     return GenerationParams(
-        max_tokens=max_tokens,
-        temperature=_or(request.temperature, settings.default_temperature),
-        top_p=_or(request.top_p, settings.default_top_p),
-        top_k=request.top_k, min_p=request.min_p, presence_penalty=request.presence_penalty,
-        frequency_penalty=request.frequency_penalty,
-        repetition_penalty=request.repetition_penalty, seed=seed, stop=request.stop_list,
+        max_tokens=max_tokens, **sampling, seed=seed, stop=request.stop_list,
         stop_token_ids=list(request.stop_token_ids or []), logit_bias=bias,
         ignore_eos=request.ignore_eos, min_tokens=request.min_tokens,
         logprobs=num_logprobs, structured=structured,
     )
 
 
-def _or(value: float | None, default: float) -> float:
+def _or(value: Any, default: Any) -> Any:
     return default if value is None else value

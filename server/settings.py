@@ -81,8 +81,12 @@ class Settings(BaseSettings):
     )
 
     # --- sampling defaults for requests that leave these fields unset ---
-    default_temperature: float = Field(1.0, ge=0, le=2, description="Default temperature.")
-    default_top_p: float = Field(1.0, gt=0, le=1, description="Default top_p.")
+    default_temperature: float | None = Field(
+        None, ge=0, le=2, description="Temperature of requests that leave it unset. Unset: the "
+        "model's generation_config.json (as vLLM), else 1.0. GET /v1/models shows it.")
+    default_top_p: float | None = Field(
+        None, gt=0, le=1, description="top_p of requests that leave it unset. Unset: the "
+        "model's generation_config.json, else 1.0.")
 
     # --- reasoning ---
     think_start: str | None = Field(

@@ -60,6 +60,23 @@ def test_models_lists_the_served_model(client: OpenAI) -> None:
     extra = model.model_extra or {}
     assert extra["root"].endswith("models/aha-demo")
     assert extra["max_model_len"] >= 1024
+    # The demo's generation_config.json makes decoding greedy unless a request asks.
+    assert extra["sampling_defaults"]["temperature"] == 0
+    assert extra["sampling_defaults"]["top_p"] == 1
+
+
+def test_unset_temperature_takes_the_models_greedy_default(client: OpenAI) -> None:
+    # At temperature 1 eight choices do not all agree: 16 gave 4 different thinkings.
+    unset = client.chat.completions.create(
+        model="aha-demo", messages=[{"role": "user", "content": QUESTION}], n=8, seed=3,
+        max_tokens=400)
+    greedy = ask(client)
+    def said(choice: Any) -> tuple[str, str]:
+        return choice.message.model_extra["reasoning_content"], choice.message.content
+
+    assert {said(c) for c in unset.choices} == {said(greedy.choices[0])}
+    sampled = ask(client, n=8, seed=3, temperature=1.0)
+    assert len({said(c) for c in sampled.choices}) > 1
 
 
 def test_non_stream_separates_thinking_and_answer(client: OpenAI) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from server.__main__ import load_settings
 from server.presets import PRESET_DIR, preset_names, preset_values
+from server.service import sampling_defaults
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -55,3 +56,15 @@ def test_kubernetes_manifests_validate() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     deployment = (REPO / "launch" / "k8s" / "deployment.yaml").read_text()
     assert "readinessProbe" in deployment and "path: /health" in deployment
+
+
+def test_unset_sampling_fields_take_the_flag_then_the_model_then_neutral(
+        tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    settings = load_settings(["--model", str(tmp_path), "--default-top-p", "0.9"])
+    from_model = {"temperature": 0.6, "top_p": 0.95, "top_k": 20}  # R1-Distill's file, say
+    defaults = sampling_defaults(settings, from_model)
+    assert defaults["temperature"] == 0.6 and defaults["top_p"] == 0.9
+    assert defaults["top_k"] == 20 and defaults["min_p"] == 0
+    assert defaults["repetition_penalty"] == 1
+    assert sampling_defaults(settings, {})["temperature"] == 1.0

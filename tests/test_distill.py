@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, TrainerControl
+from transformers import AutoModelForCausalLM, GenerationConfig, TrainerControl
 
 from distill import teacher
 from distill.evaluate import Outcome, held_out, is_correct, summarise
@@ -297,6 +297,8 @@ def test_trainer_runs_a_few_steps_and_saves_a_loadable_model(tmp_path: Path) -> 
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}],
                                            add_generation_prompt=True, tokenize=False)
     assert prompt.endswith("<|im_start|>assistant\n<think>\n")
+    # Greedy unless a request asks; saved so that loading and saving again still works.
+    assert GenerationConfig.from_pretrained(str(tmp_path)).to_diff_dict()["do_sample"] is False
 
 
 def test_a_pinned_tokenizer_keeps_its_ids_when_the_data_changes(tmp_path: Path) -> None:
