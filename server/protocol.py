@@ -72,6 +72,7 @@ class StreamOptions(_Model):
     include_usage: bool = False
 
 
+MIN_REPETITION_PENALTY = 1e-6
 NonNegInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 TokenId = Annotated[int, Field(ge=0, le=MAX_TOKEN_ID)]
@@ -90,7 +91,9 @@ class SamplingFields(_Model):
     min_p: float | None = Field(None, ge=0, le=1)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    repetition_penalty: float | None = Field(None, gt=0, le=2)
+    # Positive logits are divided by it in float32: at 5e-324 (0 there) they became inf, the
+    # sampler NaN, and a JSON-constrained request ended in an engine error (a 503).
+    repetition_penalty: float | None = Field(None, ge=MIN_REPETITION_PENALTY, le=2)
     seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     stop: StopString | list[StopString] | None = None
     n: int = Field(1, ge=1, le=16)

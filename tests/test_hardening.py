@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.protocol import MIN_REPETITION_PENALTY
 from tests.conftest import API_KEY, RunningServer, start_server, stop_server
 from tests.test_api_http import assert_openai_error, wait_until_idle
 
@@ -45,6 +46,8 @@ MAX_RUNNING, MAX_WAITING = 2, 1
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
      None),
     ({"max_tokens": 10, "min_tokens": 11}, "min_tokens"),
+    ({"repetition_penalty": 5e-324, "response_format": {"type": "json_object"}},
+     "repetition_penalty"),  # was an engine error: logits divided by float32's 0
 ])
 def test_bad_fields_are_400s_that_name_them(http: httpx.Client, body: dict[str, Any],
                                              param: str | None) -> None:
@@ -54,6 +57,13 @@ def test_bad_fields_are_400s_that_name_them(http: httpx.Client, body: dict[str, 
     error = assert_openai_error(response, 400)
     if param is not None:
         assert error["param"] is not None and error["param"].startswith(param), error
+
+
+def test_the_smallest_repetition_penalty_still_answers(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json={
+        **CHAT, "repetition_penalty": MIN_REPETITION_PENALTY,
+        "response_format": {"type": "json_object"}})
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("raw", [
