@@ -84,9 +84,9 @@ class SamplingFields(_Model):
 
     model: str | None = None
     max_tokens: PositiveInt | None = None
+    # Unset sampling fields take the server's default (the model's generation_config.json).
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    # Unset sampling fields take the server's default (the model's generation_config.json).
     top_k: int | None = Field(None, ge=-1, le=MAX_TOP_K)
     min_p: float | None = Field(None, ge=0, le=1)
     presence_penalty: float | None = Field(None, ge=-2, le=2)

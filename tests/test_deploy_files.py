@@ -62,7 +62,7 @@ def test_unset_sampling_fields_take_the_flag_then_the_model_then_neutral(
         tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     settings = load_settings(["--model", str(tmp_path), "--default-top-p", "0.9"])
-    from_model = {"temperature": 0.6, "top_p": 0.95, "top_k": 20}  # R1-Distill's file, say
+    from_model = {"temperature": 0.6, "top_p": 0.95, "top_k": 20}  # a model's file, say
     defaults = sampling_defaults(settings, from_model)
     assert defaults["temperature"] == 0.6 and defaults["top_p"] == 0.9
     assert defaults["top_k"] == 20 and defaults["min_p"] == 0
