@@ -131,7 +131,7 @@ class Service:
     def responses(self, request: ResponsesRequest, request_id: str) -> RequestRun:
         """A Responses API request runs as the chat request it amounts to."""
         encoder = ResponsesEncoder(f"resp_{uuid.uuid4().hex}", self.settings.model_name,
-                                   request)
+                                   request, self.sampling_defaults)
         return self._chat_run(as_chat_request(request), request_id, encoder, "responses")
 
     def _chat_run(self, request: ChatCompletionRequest, request_id: str, encoder: Encoder,

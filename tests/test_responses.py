@@ -116,6 +116,15 @@ def test_running_out_of_output_tokens_is_incomplete(http: httpx.Client, client: 
     assert events[-1][1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
 
 
+def test_unset_sampling_fields_echo_the_values_used(http: httpx.Client, client: OpenAI) -> None:
+    defaults = http.get("/v1/models").json()["data"][0]["sampling_defaults"]
+    unset = client.responses.create(model="aha-demo", input=QUESTION, max_output_tokens=8)
+    assert (unset.temperature, unset.top_p) == (defaults["temperature"], defaults["top_p"])
+    asked = client.responses.create(model="aha-demo", input=QUESTION, max_output_tokens=8,
+                                    temperature=0.5, top_p=0.9)
+    assert (asked.temperature, asked.top_p) == (0.5, 0.9)
+
+
 @pytest.mark.parametrize(("responses_fields", "chat_fields"), [
     ({"extra_body": {"budget_forcing": {"max_thinking_tokens": 16}}},
      {"extra_body": {"budget_forcing": {"max_thinking_tokens": 16}}}),
@@ -193,7 +202,8 @@ def test_a_failure_mid_stream_ends_with_response_failed() -> None:
     from server.protocol import ResponsesRequest
     from server.responses import ResponsesEncoder
 
-    encoder = ResponsesEncoder("resp_1", "aha-demo", ResponsesRequest(input=QUESTION))
+    encoder = ResponsesEncoder("resp_1", "aha-demo", ResponsesRequest(input=QUESTION),
+                               {"temperature": 0.0, "top_p": 1.0})
     raw = encoder.opening() + b"".join(
         encoder.chunks(ChoiceEvent(0, reasoning="I add.")) +
         encoder.chunks(ChoiceEvent(0, content="84")))
