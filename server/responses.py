@@ -69,15 +69,12 @@ class ResponsesEncoder:
     """Responses events and the final response object; one per request."""
 
     def __init__(self, response_id: str, model: str, request: ResponsesRequest,
-                 sampling_defaults: dict[str, Any]) -> None:
+                 sampling_used: dict[str, Any]) -> None:
         self.response_id = response_id
         self.created_at = int(time.time())
         self.request = request
         self.model = model
-        # OpenAI echoes the temperature and top_p used, not null where the request left them out.
-        self._sampling = {name: sampling_defaults[name] if value is None else value
-                          for name, value in (("temperature", request.temperature),
-                                              ("top_p", request.top_p))}
+        self._sampling_used = sampling_used
         self._sequence_number = 0
         self._reasoning_id = f"rs_{uuid.uuid4().hex}"
         self._message_id = f"msg_{uuid.uuid4().hex}"
@@ -212,7 +209,7 @@ class ResponsesEncoder:
             if status == "incomplete" else None,
             "instructions": request.instructions, "metadata": request.metadata or {},
             "max_output_tokens": request.max_output_tokens,
-            **self._sampling,
+            **self._sampling_used,
             "parallel_tool_calls": False, "tool_choice": "none", "tools": [],
             "reasoning": {"effort": request.reasoning.effort if request.reasoning else None,
                           "summary": None},

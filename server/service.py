@@ -130,8 +130,11 @@ class Service:
 
     def responses(self, request: ResponsesRequest, request_id: str) -> RequestRun:
         """A Responses API request runs as the chat request it amounts to."""
+        # OpenAI echoes the temperature and top_p used, not null where the request left them out.
+        used = {name: _or(getattr(request, name), self.sampling_defaults[name])
+                for name in ("temperature", "top_p")}
         encoder = ResponsesEncoder(f"resp_{uuid.uuid4().hex}", self.settings.model_name,
-                                   request, self.sampling_defaults)
+                                   request, used)
         return self._chat_run(as_chat_request(request), request_id, encoder, "responses")
 
     def _chat_run(self, request: ChatCompletionRequest, request_id: str, encoder: Encoder,
