@@ -24,11 +24,15 @@ SPLICE = "\x1e"
 # check was learnt from how many checks the traces held), and the slips taught it
 # to slip: the previous demo model's sort and count errors were the planted ones.
 FORCED = "\x1d"
+# Marks where a cap cuts a piece: the piece is tokenized whole and only the tokens
+# that end before the mark are kept, so the cut falls between any two tokens, as
+# the server's cap does, and the tokens kept are those of the uncut trace.
+CUT = "\x1f"
 
 
 def plain(text: str) -> str:
     """The text without its splice marks."""
-    return text.replace(SPLICE, "").replace(FORCED, "")
+    return text.replace(SPLICE, "").replace(FORCED, "").replace(CUT, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +117,19 @@ class Problem:
                      num_rounds: int = 1) -> list[dict[str, str]]:
         """The trace cut at a random point and closed as the server closes it at a cap.
 
-        The cut falls where a token may end (before a space or after a newline), so
-        the prefix tokenizes as it would inside the whole trace; the close text is a
-        separate piece, as the server splices its token ids.
+        The cut is marked (`CUT`) at a random character of one piece; encoding keeps
+        that piece's tokens that end before the mark, so a cut may fall between any
+        two tokens ("6" and "." included), not only at a word. Cut only before a
+        space or after a newline, the previous demo model had never read the close
+        text after a walk line's number, and at a cap of 64 it walked on inside its
+        answer. The close text is a separate piece, as the server splices its ids.
         """
         text = self.trace(num_rounds, marked=True)
-        cuts = [i for i in range(1, len(text)) if text[i] == " " or text[i - 1] == "\n"]
-        cut = rng.choice(cuts) if cuts else len(text)
-        assistant = (f"<think>\n{text[:cut]}{SPLICE}{FORCED}{close_text}</think>{SPLICE}"
-                     f"\n\n{self.answer}")
+        chars = [i for i, char in enumerate(text) if char not in (SPLICE, FORCED)]
+        at = chars[rng.randrange(len(chars))] + 1
+        kept = f"{text[:at]}{CUT}{text[at:].split(SPLICE, 1)[0]}"
+        assistant = (f"<think>\n{kept}{SPLICE}{FORCED}{close_text}</think>"
+                     f"{SPLICE}\n\n{self.answer}")
         return [
             {"role": "user", "content": self.question},
             {"role": "assistant", "content": assistant},

@@ -15,7 +15,7 @@ import pytest
 
 from distill import teacher
 from distill.evaluate import Conversation, has_answer_form, held_out
-from distill.problem import FORCED, SPLICE, plain
+from distill.problem import CUT, FORCED, SPLICE, plain
 from distill.train import encode_chat, synthetic_chats
 from server.budget import DEFAULT_CLOSE_TEXT, DEFAULT_WAIT_TEXT
 from server.prompts import load_tokenizer
@@ -179,13 +179,35 @@ def test_forced_close_traces_hold_the_servers_close_ids(tokenizer) -> None:  # t
         assert tokenizer.decode(answer, skip_special_tokens=True).strip() == p.answer
 
 
+def test_forced_close_cuts_fall_between_any_two_tokens(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """A cap cuts the model's tokens, not its words: the thinking before the close text
+    is the uncut trace's tokens up to the cut, and some cuts fall between a walk line's
+    number and its full stop (where the previous model, never shown a cut there, went
+    on walking inside its answer)."""
+    close_ids = ids(tokenizer, DEFAULT_CLOSE_TEXT)
+    rng = random.Random(0)
+    last_tokens = []
+    for p in sample("count", 150) + sample("add", 50):
+        whole = encode_chat(tokenizer, p.messages(3), max_len=4096)
+        cut = encode_chat(tokenizer, p.closed_early(rng, DEFAULT_CLOSE_TEXT, 3), max_len=4096)
+        assert whole is not None and cut is not None
+        reply = cut.input_ids
+        at = next(i for i in range(len(reply)) if reply[i:i + len(close_ids)] == close_ids)
+        assert reply[:at] == whole.input_ids[:at]
+        last_tokens.append((tokenizer.decode(reply[at - 1:at]), tokenizer.decode(
+            whole.input_ids[at:at + 1])))
+    assert any(last.isdigit() and after == "." for last, after in last_tokens)
+    assert any(not after.startswith((" ", "\n")) and not last.endswith("\n")
+               for last, after in last_tokens)
+
+
 def test_training_mix_has_checks_slips_closes_and_json(tokenizer) -> None:  # type: ignore[no-untyped-def]
     chats = synthetic_chats(3000, seed=1)
     replies = [c[-1]["content"] for c in chats]
     waits = [plain(r).split("</think>")[0].count("\nWait") for r in replies]
     assert 0.4 < waits.count(1) / len(waits) < 0.6
     assert max(waits) == 9  # one check and eight forced waits
-    forced_waits = [r.count(f"{SPLICE}{FORCED}Wait") for r in replies]
+    forced_waits = [r.replace(CUT, "").count(f"{SPLICE}{FORCED}Wait") for r in replies]
     # Every "Wait" after the first is forced, but where a slip passes the first check.
     assert all(n == max(0, w - 1) for n, w, r in zip(forced_waits, waits, replies, strict=True)
                if "I slipped" not in r)
