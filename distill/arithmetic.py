@@ -141,14 +141,45 @@ def add(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
                                       .choice(carried) + 1)
         slip = None if wrong == r else (joined(intro, *slipped, f"So {a} + {b} = {wrong}."),
                 joined(f"Wait, let me add it again the other way round: {b} + {a}.", *swapped,
-                       f"So {b} + {a} = {r}, not {wrong}: I slipped before. "
-                       f"So {a} + {b} = {r}."))
+                       _add_tie_break(a, b, r, wrong)))
         confirmed = f"Wait, let me double-check: {wrong} - {b} = {a}. Yes, that is right."
+    misread, other = column_lines(_misread(b, f"{a}:{b}"), a, "+")
+    disputed = (f"Wait, let me add it again the other way round: {b} + {a}.", joined(*misread),
+                _add_tie_break(a, b, other, r))
     return Problem("add", f"add:{a}:{b}", phrasing.format(a=a, b=b),
                    joined(intro, *columns, f"So {a} + {b} = {r}."), f"{a} + {b} = {r}.",
-                   str(r), routes_then_restated(rounds, NUM_ROUNDS, f"So {a} + {b} = {r}."),
-                   slip,
-                   confirmed)
+                   str(r), routes_then_restated(rounds, NUM_ROUNDS), slip, confirmed, disputed)
+
+
+def _add_tie_break(a: int, b: int, again: int, before: int) -> str:
+    """Two sums that disagree, settled by a third, the first way round, as count's walks
+    are (`tasks._tie_break`). Where the later sum always won (it caught a planted slip)
+    and the re-add always ended "the same as before", the forty-second run's re-add
+    miscopied an operand ("77 ends in 7" for 79), reached another sum, called it "the
+    same as before", and the answer took it."""
+    r = a + b
+    columns, _ = column_lines(a, b, "+")
+    who = ("the same as the other way round, so I slipped before" if again == r else
+           "the same as the first time, so I slipped the other way round")
+    return joined(f"So {b} + {a} = {again}, not {before}: one of the two sums slipped. "
+                  f"Let me add once more: {a} + {b}.", *columns,
+                  f"So {a} + {b} = {r}, {who}.", f"So {a} + {b} = {r}.")
+
+
+def _misread(n: int, seed: str) -> int:
+    """`n` with one digit misread as a check miscopies it: the digit beside it copied
+    (79 read as 77), or one more or less where both are alike."""
+    digits = list(str(n))
+    rng = random.Random(f"misread:{seed}")
+    i = rng.randrange(len(digits))
+    beside = [digits[j] for j in (i - 1, i + 1) if 0 <= j < len(digits) and digits[j] != digits[i]]
+    if beside:
+        digits[i] = rng.choice(beside)
+    else:
+        digits[i] = str((int(digits[i]) + rng.choice((1, 9))) % 10)
+    if digits[0] == "0" and len(digits) > 1:
+        digits[0] = "1" if n // 10 ** (len(digits) - 1) != 1 else "2"
+    return int("".join(digits))
 
 
 def subtract(rng: random.Random, hard: bool = False, short: bool = False) -> Problem:
@@ -182,11 +213,20 @@ def subtract(rng: random.Random, hard: bool = False, short: bool = False) -> Pro
         wrong_back, back = column_lines(wrong, b, "+")
         slip = None if wrong == r else (joined(intro, *slipped, f"So {a} - {b} = {wrong}."),
                 joined(f"Wait, let me check by adding back: {wrong} + {b} should give {a}.",
-                       *wrong_back, f"So {wrong} + {b} = {back}, not {a}: I slipped. "
-                       "Let me subtract again.", *columns, f"So {a} - {b} = {r}."))
+                       *wrong_back, f"So {wrong} + {b} = {back}, not {a}: one of the two "
+                       "slipped. Let me subtract again.", *columns,
+                       f"So {a} - {b} = {r}, not {wrong} as the first time, so I slipped the "
+                       "first time.", f"So {a} - {b} = {r}."))
         confirmed = f"Wait, let me double-check: {wrong} + {b} = {a}. Yes, that is right."
+    # The adding back can miscopy too: the subtraction done again settles it, as it
+    # settles a slip the adding back caught.
+    misread, back = column_lines(_misread(r, f"{a}:{b}"), b, "+")
+    disputed = (f"Wait, let me check by adding back: {r} + {b} should give {a}.",
+                joined(*misread),
+                joined(f"So {r} + {b} = {back}, not {a}: one of the two slipped. "
+                       "Let me subtract again.", *columns,
+                       f"So {a} - {b} = {r}, the same as the first time, so I slipped in "
+                       "the adding back.", f"So {a} - {b} = {r}."))
     return Problem("subtract", f"sub:{a}:{b}", phrasing.format(a=a, b=b),
                    joined(intro, *columns, f"So {a} - {b} = {r}."), f"{a} - {b} = {r}.",
-                   str(r), routes_then_restated(rounds, NUM_ROUNDS, f"So {a} - {b} = {r}."),
-                   slip,
-                   confirmed)
+                   str(r), routes_then_restated(rounds, NUM_ROUNDS), slip, confirmed, disputed)

@@ -136,15 +136,18 @@ class Problem:
         ]
 
 
-def routes_then_restated(rounds: list[str], num_rounds: int, settled: str) -> tuple[str, ...]:
-    """The checks in turn, then short ones that restate the result.
+def routes_then_restated(rounds: list[str], num_rounds: int, settled: str = "") -> tuple[str, ...]:
+    """The checks in turn, then short ones that restate the result (`settled`), if any.
 
     Once every route has been taken, another check would repeat one; a short line
     keeps eight forced waits inside the lengths the model trained on (add and subtract
-    traces with the long checks repeated ran past 1,000 tokens).
+    traces with the long checks repeated ran past 1,000 tokens). Sums restate nothing:
+    each restated line copied the one above, and after six of them the copies (and the
+    answer copying the last) drifted a digit ("= 177" after "= 167" throughout: the
+    thirty-sixth and forty-second runs lost up to 23 points of sums at eight waits).
     """
-    more = f"{WAIT_TEXT}, I have checked it every way I know, and each check agrees. {settled}"
-    return (*rounds, *[more] * num_rounds)[:num_rounds]
+    more = f"{WAIT_TEXT}, I have checked it every way I know, and each check agrees."
+    return (*rounds, *[f"{more} {settled}" if settled else more] * num_rounds)[:num_rounds]
 
 
 def joined(*texts: str) -> str:

@@ -56,15 +56,15 @@ def count(rng: random.Random, words: Sequence[str] = WORDS, hard: bool = False) 
     says = f"there {verb} {found} {named} in {word}"
     # The second walk is the first one read afresh: the same lines when it is right.
     walk = _walk(word, letter, range(len(word)))
-    places = [str(i + 1) for i, ch in enumerate(word) if ch == letter]
-    listed = "nowhere" if not places else (
-        f"position {places[0]}" if len(places) == 1 else
-        f"positions {', '.join(places[:-1])} and {places[-1]}")
+    # No third route listing the positions ("positions 2, 5, 8 and 9"): the model
+    # gathered them from the walks' yes lines, miscopied them ("2, 3, 5 and 9. That is
+    # 4") and then answered 3; two forced waits broke tennessee's e in 11 standard
+    # and 14 hard problems (forty-ninth run, model card History). After the second
+    # walk the restated line copies the count from the line above it.
     rounds = [
         f"Wait, let me double-check: I said yes {found} time{'s' if found != 1 else ''}. "
         f"The count is {found}.",
         joined(AGAIN, *walk, f"That makes {found} again, so {says}."),
-        f"Wait, let me list where {letter} is: {listed}. That is {found}, so {says}.",
     ]
     # Walking by numbered position keeps repeated letters ("s-s-e-e") from losing the
     # model's place; the letter sought is restated on each line so the yes/no is
@@ -181,41 +181,90 @@ def compare(rng: random.Random, hard: bool = False,
     which = "first" if first_wins else "second"
     concluded = f"So the {which} number, {big}, is larger."
     compared, deciding, losing = _compare_lines(x, y)
-    (wx, _), (wy, _) = x.split("."), y.split(".")
-    reread = (f"Wait, let me read the whole parts again: {wx} and {wy}, the same, so the "
-              f"decimals decide: {deciding}." if wx == wy else
-              f"Wait, let me read the whole parts again: {wx} and {wy}, not the same: "
-              f"{max(wx, wy, key=int)} is larger, so the whole parts decide.")
+    reread = _reread_whole_parts(x, y, deciding)
     # The check comes before the conclusion, so the answer copies the winner from
     # the line just above it; checking after it ("10.8 is more than 0.1") made
     # the model mix the two numbers' digits, and the answer copied the mix.
     rounds = [
         joined(f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
                concluded),
-        joined(reread, concluded),
+        _reread_concluded(reread, concluded, x, y),
         joined(f"Wait, could the other number, {small}, be larger? No: {losing}.", concluded),
     ]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y),
                    joined(f"I need to compare {x} and {y}.", *compared),
                    f"{big} is larger than {small}.", big,
                    routes_then_restated(rounds, NUM_ROUNDS, concluded),
-                   _compare_slip(x, y, reread, concluded))
+                   *_compare_slip(x, y, reread))
 
 
-def _compare_slip(x: str, y: str, reread: str, concluded: str) -> tuple[str, str] | None:
-    """Different whole parts read as the same (the model's commonest error), caught by
-    reading them again."""
+def _reread_concluded(reread: str, concluded: str, x: str, y: str) -> str:
+    """The reread as a round: where the whole parts differ it ends on its own deciding
+    line ("So the whole parts decide: 13 is larger, so 13.22 is larger."), which names
+    one number, and the answer copies the winner from there.
+
+    Ending it with the first pass's conclusion word for word ("So the first number,
+    13.22, is larger.", forty-fourth run) taught the model to copy that line, mix and
+    all: in 10 of 28 hard misses at one wait the reread named the right number and the
+    line after it repeated the first pass's "13.32". A two-number line in the answer's
+    form ("So 13.22 is larger than 12.32.", forty-fifth run) mixed the two numbers'
+    digits itself and broke 46 hard answers at one wait. Where the whole parts are the
+    same the decimals decide as in the first pass, which rarely errs, so its
+    conclusion stands."""
+    if x.split(".")[0] != y.split(".")[0]:
+        return reread
+    return joined(reread, concluded)
+
+
+def _reread_whole_parts(x: str, y: str, deciding: str) -> str:
+    """The whole parts read again a digit at a time from the tens, in the very line form
+    the decimals are read in ("Tens: 1 and 1, the same." / "Ones: 9 and 8. 9 is
+    larger."), and the larger number named from the line that decides.
+
+    The first pass judges "19 and 18" the same or not at a glance, and at a glance the
+    shipped model called two-digit whole parts one apart the same in 83 of 200 hard
+    pairs; its forced check read them at a glance again and repeated the error. A
+    reread in the sums' form ("Ones: 19 ends in 9 and 18 ends in 8, not the same.")
+    mended few (thirty-eighth to forty-third runs: most misses read both digits right
+    and called them "the same"), while the decimals' form, which every first pass
+    trains, took hard compare from 58.5 to 89 when the first pass used it (thirty-sixth
+    run). The last line names the winner from the opening line that pairs each number
+    with its whole part, so the conclusion is derived, not copied from the first pass."""
+    (wx, _), (wy, _) = x.split("."), y.split(".")
+    lines = [f"Wait, let me read the whole parts again digit by digit: {x} has {wx}, "
+             f"{y} has {wy}."]
+    big, whole = (x, wx) if int(wx) > int(wy) else (y, wy)
+    decide = f"So the whole parts decide: {whole} is larger, so {big} is larger."
+    if len(wx) != len(wy):
+        short, long = sorted((wx, wy), key=len)
+        return joined(*lines, f"Digits: {long} has two and {short} has one. "
+                              f"{long} is larger.", decide)
+    places = ("Tens", "Ones")[2 - len(wx):]
+    for place, dx, dy in zip(places, wx, wy, strict=True):
+        lines.append(_digit_line(place, dx, dy))
+        if dx != dy:
+            return joined(*lines, decide)
+    return joined(*lines, f"So {wx} and {wy} are the same, so the decimals decide: "
+                          f"{deciding}.")
+
+
+def _compare_slip(x: str, y: str, reread: str
+                  ) -> tuple[tuple[str, str] | None, str | None]:
+    """Different whole parts read as the same (the model's commonest error), the first
+    check that lets it through, and the reread that catches it. Without the middle
+    piece no trace showed a forced "Wait" catching a compare slip: the slip was caught
+    by the model's own first check or not at all."""
     (wx, fx), (wy, fy) = x.split("."), y.split(".")
     if wx == wy or fx == fy:
-        return None
+        return None, None
     seen_x, seen_y = f"{wx}.{fx}", f"{wx}.{fy}"
     compared, deciding, _ = _compare_lines(seen_x, seen_y)
     which = "first" if float(seen_x) > float(seen_y) else "second"
     compared[0] = f"Whole parts: {wx} and {wy}, the same, so I look at the decimals."
-    return (joined(f"I need to compare {x} and {y}.", *compared,
-                   f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
-                   f"So the {which} number, {(x, y)[which == 'second']}, is larger."),
-            joined(f"{reread} I slipped before.", concluded))
+    return ((joined(f"I need to compare {x} and {y}.", *compared),
+             f"{reread} I slipped before."),
+            joined(f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
+                   f"So the {which} number, {(x, y)[which == 'second']}, is larger."))
 
 
 def _compare_lines(x: str, y: str) -> tuple[list[str], str, str]:
@@ -231,10 +280,17 @@ def _compare_lines(x: str, y: str) -> tuple[list[str], str, str]:
     lines = [f"Whole parts: {wx} and {wy}, the same, so I look at the decimals."]
     fx, fy = fx.ljust(2, "0"), fy.ljust(2, "0")
     for place, dx, dy in (("Tenths", fx[0], fy[0]), ("Hundredths", fx[1], fy[1])):
+        lines.append(_digit_line(place, dx, dy))
         if dx != dy:
             hi, lo = max(dx, dy), min(dx, dy)
-            lines.append(f"{place}: {dx} and {dy}. {hi} is larger.")
             return (lines, f"the {place.lower()} digit {hi} is more than {lo}",
                     f"its {place.lower()} digit {lo} is less than {hi}")
-        lines.append(f"{place}: {dx} and {dy}, the same.")
     raise ValueError(f"{x} and {y} are equal")
+
+
+def _digit_line(place: str, dx: str, dy: str) -> str:
+    """One place read in both numbers ("Tens: 1 and 1, the same." / "Ones: 9 and 8. 9
+    is larger."): the decimals' line form, which the whole parts' reread shares."""
+    if dx == dy:
+        return f"{place}: {dx} and {dy}, the same."
+    return f"{place}: {dx} and {dy}. {max(dx, dy)} is larger."

@@ -49,6 +49,12 @@ LATE_SLIP_SHARE = 0.06
 # ... or a right first pass and a forced second check that errs, settled by a third
 # (count's second walk; see tasks._tie_break).
 DISPUTED_SHARE = 0.1
+# Compare's forced reread (the whole parts digit by digit) catches a late slip in half
+# the traces that carry it and can slip: at 6% the reread agreed with the first pass
+# in 5 of 6 traces, and the thirty-eighth run's reread judged "the same" where the
+# first pass had, digits read right or not (50 of 64 hard compare errors at 1 wait).
+# At half, only the digits predict the reread's verdict.
+LATE_SLIP_SHARE_WITH_CHECKS = {"compare": 0.5}
 CLOSED_EARLY_SHARE = 0.07  # traces cut and closed as the server closes them at a cap
 JSON_SHARE = 0.03  # answers as compact JSON, right after </think>, as a schema forces them
 
@@ -192,12 +198,18 @@ def synthetic_chats(count: int, seed: int) -> list[list[dict[str, str]]]:
         draw = rng.random()
         if draw < CLOSED_EARLY_SHARE and p.task != "chat":
             chats.append(p.closed_early(rng, DEFAULT_CLOSE_TEXT, num_rounds))
+        elif (p.confirmed and num_rounds > 1
+              and rng.random() < LATE_SLIP_SHARE_WITH_CHECKS.get(p.task, 0.0)):
+            chats.append(p.messages(num_rounds, slipped=True, late=True))
         elif p.slip and (draw > 1 - SLIPPED_SHARE or
                          (draw > 1 - SLIPPED_SHARE - LATE_SLIP_SHARE and p.confirmed)):
             late = draw <= 1 - SLIPPED_SHARE
             chats.append(p.messages(max(2, num_rounds) if late else num_rounds,
                                     slipped=True, late=late))
-        elif p.disputed and draw > 1 - SLIPPED_SHARE - LATE_SLIP_SHARE - DISPUTED_SHARE:
+        elif p.disputed and (1 - SLIPPED_SHARE - LATE_SLIP_SHARE - DISPUTED_SHARE < draw
+                             <= 1 - SLIPPED_SHARE - LATE_SLIP_SHARE):
+            # The band below the slips', so a sum with no carry to slip is disputed no
+            # more often than one with a slip.
             chats.append(p.messages(max(2, num_rounds), disputed=True))
         else:
             as_json = p.task != "chat" and rng.random() < JSON_SHARE

@@ -81,10 +81,15 @@ def test_every_check_keeps_the_answer_and_a_slip_is_corrected(task: str) -> None
         for text in rounds:
             if task == "count":
                 assert re.search(rf"\b{p.expected}\b", text), text
+            elif task in ("add", "subtract") and "every way I know" in text:
+                # A sum's restating line carries no digits to drift (problem.routes_then_restated)
+                assert not re.search(r"\d", text), text
             else:
                 assert p.expected in text, text
             if task in ("compare", "sort"):  # the answer copies the line above </think>
-                assert text.endswith(p.trace(1).splitlines()[-1]), text
+                # compare's reread may end on its own deciding line (tasks._reread_concluded)
+                ends = (p.trace(1).splitlines()[-1], f", so {p.expected} is larger.")
+                assert text.endswith(ends) if task == "compare" else text.endswith(ends[0]), text
     for p in slipped:
         first, catch = p.slip  # type: ignore[misc]
         concluded = first.splitlines()[-1]
@@ -114,6 +119,8 @@ def test_later_checks_take_other_routes_then_restate_the_result() -> None:
         # waits stay inside the trained lengths.
         assert len(set(p.rounds[3:])) == 1 and "every way I know" in p.rounds[-1]
         assert len(p.rounds[-1]) < 120
+        # A sum's answer copies its result from the last check that works it out.
+        assert (p.expected in p.rounds[-1]) == (task not in ("add", "subtract"))
 
 
 def test_slips_are_read_not_learnt(tokenizer) -> None:  # type: ignore[no-untyped-def]
@@ -161,7 +168,34 @@ def test_walks_that_disagree_are_settled_by_a_third_not_by_the_later(tokenizer) 
         catch = p.slip[1]  # type: ignore[index]
         assert counts(catch.splitlines()[-1]) == [found] and "once more" in catch
     assert all(p.trace(1, disputed=True) == p.trace(1) for p in problems)
-    assert not any(p.disputed for task in SCORED if task != "count" for p in sample(task, 20))
+    assert not any(p.disputed for task in ("compare", "sort") for p in sample(task, 20))
+
+
+@pytest.mark.parametrize("task", ["add", "subtract"])
+def test_sums_that_disagree_are_settled_by_a_third(tokenizer, task: str) -> None:  # type: ignore[no-untyped-def]
+    """A recheck that miscopies an operand reaches another sum; the traces say so and work
+    the sum once more, as count's walks do, whichever of the two slipped. The forty-second
+    run's re-add reached another sum and called it "the same as before"."""
+    def results(text: str) -> list[int]:
+        return [int(n) for n in re.findall(r"= (\d+)[,.]", text)]
+
+    for p in sample(task, 40):
+        opening, erring, settled = p.disputed  # type: ignore[misc]
+        found, first_line = int(p.expected), settled.splitlines()[0]
+        assert "not" in first_line and "slipped" in first_line
+        assert results(first_line)[0] != int(first_line.split("not ")[1].split(":")[0])
+        assert results(settled.splitlines()[-1]) == [found]
+        assert "the same as the first time" in settled
+        example = encode_chat(tokenizer, p.messages(4, disputed=True), max_len=4096)
+        assert example is not None
+        learnt = tokenizer.decode([t for t in example.labels if t != -100])
+        assert opening.removeprefix("Wait") in learnt and settled in learnt
+        assert erring not in learnt and learnt.endswith(p.answer + "<|im_end|>")
+    for p in [p for p in sample(task, 60) if p.slip]:
+        catch = p.slip[1]  # type: ignore[index]
+        # A caught slip is settled the same way: the third sum agrees with the second.
+        assert "one of the two" in catch and "I slipped" in catch
+        assert results(catch.splitlines()[-1]) == [int(p.expected)]
 
 
 def test_forced_close_traces_hold_the_servers_close_ids(tokenizer) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +246,8 @@ def test_training_mix_has_checks_slips_closes_and_json(tokenizer) -> None:  # ty
     assert all(n == max(0, w - 1) for n, w, r in zip(forced_waits, waits, replies, strict=True)
                if "I slipped" not in r)
     assert 0.04 < sum("I have thought about this enough" in r for r in replies) / 3000 < 0.1
-    assert 0.07 < sum("I slipped" in r for r in replies) / 3000 < 0.17
+    # a planted slip: the first pass is read, not learnt
+    assert 0.07 < sum(r.startswith(f"<think>\n{FORCED}") for r in replies) / 3000 < 0.17
     counted = [r for r in replies if "letter by letter" in r]
     # a right first pass (learnt) and a second walk that errs
     disputed = [r for r in counted if "this time, but" in r
@@ -327,3 +362,63 @@ def test_training_draws_hard_lists_and_pairs_but_never_held_out_ones() -> None:
     inverted = sum(wx != wy and (int(wx) > int(wy)) == (fx[0] < fy[0])
                    for (wx, fx), (wy, fy) in pairs)
     assert 0.3 < inverted / len(pairs) < 0.7
+
+
+def test_a_forced_wait_rereads_compare_whole_parts_digit_by_digit() -> None:
+    """The check a first forced "Wait" starts reads the whole parts a digit at a time
+    and names the larger number itself; a late slip (different whole parts read as the
+    same, let through by the first check) is caught there, after the forced "Wait"."""
+    problems = sample("compare", 300) + held_out(400, seed=1234, split="hard")
+    late = 0
+    for p in (p for p in problems if p.task == "compare"):
+        x, y = p.key.split(":")[1:]
+        (wx, _), (wy, _) = x.split("."), y.split(".")
+        check = p.rounds[1].splitlines()
+        assert check[0] == (f"Wait, let me read the whole parts again digit by digit: "
+                            f"{x} has {wx}, {y} has {wy}.")
+        digits = check[1:-1] if wx != wy else check[1:-2]
+        if len(wx) == len(wy):  # tens first, in the decimals' line form
+            read = [f"{place}: {dx} and {dy}"
+                    for place, dx, dy in zip(("Tens", "Ones")[2 - len(wx):], wx, wy,
+                                             strict=True)]
+            assert [line.split(",")[0].split(".")[0] for line in digits] == \
+                read[:len(digits)]
+        else:
+            assert digits == [f"Digits: {max(wx, wy, key=len)} has two and "
+                              f"{min(wx, wy, key=len)} has one. "
+                              f"{max(wx, wy, key=len)} is larger."]
+        assert all(line.endswith(", the same.") for line in digits[:-1])
+        assert digits[-1].endswith(" is larger.") == (wx != wy)
+        if wx != wy:  # the reread ends on the line that decides, one number in it
+            whole = max(wx, wy, key=int)
+            assert check[-1] == f"So the whole parts decide: {whole} is larger, so " \
+                                f"{p.expected} is larger."
+        else:  # the decimals decide, as in the first pass, whose conclusion stands
+            assert check[-1] == p.rounds[0].splitlines()[-1]
+        if p.slip is None:
+            assert wx == wy or x.split(".")[1] == y.split(".")[1]
+            continue
+        # the slip reads the decimals alone, which may or may not pick the right number
+        glanced = max(x, y, key=lambda n: float("0." + n.split(".")[1]))
+        assert p.confirmed is not None and p.confirmed.endswith(f", {glanced}, is larger.")
+        pieces = p.trace(3, slipped=True, late=True, marked=True).split(f"\n{SPLICE}")
+        assert pieces[0].startswith(FORCED) and pieces[1] == f"{FORCED}{p.confirmed}"
+        assert pieces[2].startswith(f"{FORCED}{DEFAULT_WAIT_TEXT}{SPLICE}")
+        catch = plain(pieces[2]).splitlines()
+        assert catch[-1].endswith(f"so {p.expected} is larger. I slipped before.")
+        late += 1
+    assert late > 50
+
+
+def test_compare_rereads_disagree_with_the_first_pass_half_the_time() -> None:
+    """Where the whole parts differ, the forced reread corrects a first pass that judged
+    them the same about as often as it confirms one that did not, so the first pass's
+    verdict does not predict the reread's: only its digits do."""
+    replies = [c[-1]["content"] for c in synthetic_chats(3000, seed=1)]
+    rereads = [r for r in replies if "read the whole parts again digit by digit" in r]
+    differ = [r for r in rereads if "So the whole parts decide" in r]
+    caught = [r for r in differ if "I slipped before" in r]
+    assert len(differ) > 100
+    assert 0.4 < len(caught) / len(differ) < 0.75
+    # the slipped first pass and the check that let it through are read, not learnt
+    assert all(r.startswith(f"<think>\n{FORCED}") for r in caught)
