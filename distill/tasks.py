@@ -200,15 +200,20 @@ def compare(rng: random.Random, hard: bool = False,
 
 def _reread_concluded(reread: str, concluded: str, x: str, y: str) -> str:
     """The reread as a round: where the whole parts differ it ends on its own deciding
-    line ("So the whole parts decide: 13 is larger, so 13.22 is larger."), which names
-    one number, and the answer copies the winner from there.
+    line ("So the whole parts decide: 13 is larger, so the first number, 13.22, is
+    larger."), and the answer copies the winner from there.
 
     Ending it with the first pass's conclusion word for word ("So the first number,
     13.22, is larger.", forty-fourth run) taught the model to copy that line, mix and
     all: in 10 of 28 hard misses at one wait the reread named the right number and the
     line after it repeated the first pass's "13.32". A two-number line in the answer's
     form ("So 13.22 is larger than 12.32.", forty-fifth run) mixed the two numbers'
-    digits itself and broke 46 hard answers at one wait. Where the whole parts are the
+    digits itself and broke 46 hard answers at one wait. A deciding line naming one
+    number alone ("so 9.77 is larger.", forty-ninth and fiftieth runs) mixed it in 6 of
+    the 11 standard answers one wait broke ("so 17.1 is larger" for 17.7), and the
+    answer mixed it in 4 more; the line now names the winner's place too, as every
+    first pass's conclusion does ("so the second number, 17.7, is larger."), the form
+    the answer copies cleanly after two or more waits. Where the whole parts are the
     same the decimals decide as in the first pass, which rarely errs, so its
     conclusion stands."""
     if x.split(".")[0] != y.split(".")[0]:
@@ -233,8 +238,9 @@ def _reread_whole_parts(x: str, y: str, deciding: str) -> str:
     (wx, _), (wy, _) = x.split("."), y.split(".")
     lines = [f"Wait, let me read the whole parts again digit by digit: {x} has {wx}, "
              f"{y} has {wy}."]
-    big, whole = (x, wx) if int(wx) > int(wy) else (y, wy)
-    decide = f"So the whole parts decide: {whole} is larger, so {big} is larger."
+    big, whole, which = (x, wx, "first") if int(wx) > int(wy) else (y, wy, "second")
+    decide = (f"So the whole parts decide: {whole} is larger, so the {which} number, "
+              f"{big}, is larger.")
     if len(wx) != len(wy):
         short, long = sorted((wx, wy), key=len)
         return joined(*lines, f"Digits: {long} has two and {short} has one. "

@@ -88,7 +88,7 @@ def test_every_check_keeps_the_answer_and_a_slip_is_corrected(task: str) -> None
                 assert p.expected in text, text
             if task in ("compare", "sort"):  # the answer copies the line above </think>
                 # compare's reread may end on its own deciding line (tasks._reread_concluded)
-                ends = (p.trace(1).splitlines()[-1], f", so {p.expected} is larger.")
+                ends = (p.trace(1).splitlines()[-1], f"number, {p.expected}, is larger.")
                 assert text.endswith(ends) if task == "compare" else text.endswith(ends[0]), text
     for p in slipped:
         first, catch = p.slip  # type: ignore[misc]
@@ -389,10 +389,11 @@ def test_a_forced_wait_rereads_compare_whole_parts_digit_by_digit() -> None:
                               f"{max(wx, wy, key=len)} is larger."]
         assert all(line.endswith(", the same.") for line in digits[:-1])
         assert digits[-1].endswith(" is larger.") == (wx != wy)
-        if wx != wy:  # the reread ends on the line that decides, one number in it
+        if wx != wy:  # the reread ends on the line that decides, naming the place
             whole = max(wx, wy, key=int)
+            which = "first" if p.expected == x else "second"
             assert check[-1] == f"So the whole parts decide: {whole} is larger, so " \
-                                f"{p.expected} is larger."
+                                f"the {which} number, {p.expected}, is larger."
         else:  # the decimals decide, as in the first pass, whose conclusion stands
             assert check[-1] == p.rounds[0].splitlines()[-1]
         if p.slip is None:
@@ -405,7 +406,7 @@ def test_a_forced_wait_rereads_compare_whole_parts_digit_by_digit() -> None:
         assert pieces[0].startswith(FORCED) and pieces[1] == f"{FORCED}{p.confirmed}"
         assert pieces[2].startswith(f"{FORCED}{DEFAULT_WAIT_TEXT}{SPLICE}")
         catch = plain(pieces[2]).splitlines()
-        assert catch[-1].endswith(f"so {p.expected} is larger. I slipped before.")
+        assert catch[-1].endswith(f", {p.expected}, is larger. I slipped before.")
         late += 1
     assert late > 50
 
