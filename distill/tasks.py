@@ -181,14 +181,14 @@ def compare(rng: random.Random, hard: bool = False,
     which = "first" if first_wins else "second"
     concluded = f"So the {which} number, {big}, is larger."
     compared, deciding, losing = _compare_lines(x, y)
-    reread = _reread_whole_parts(x, y, deciding)
+    reread = _reread_whole_parts(x, y, deciding, concluded)
     # The check comes before the conclusion, so the answer copies the winner from
     # the line just above it; checking after it ("10.8 is more than 0.1") made
     # the model mix the two numbers' digits, and the answer copied the mix.
     rounds = [
         joined(f"Wait, let me double-check: {deciding}, so the {which} number is larger.",
                concluded),
-        _reread_concluded(reread, concluded, x, y),
+        reread,
         joined(f"Wait, could the other number, {small}, be larger? No: {losing}.", concluded),
     ]
     return Problem("compare", f"cmp:{x}:{y}", phrasing.format(x=x, y=y),
@@ -198,33 +198,13 @@ def compare(rng: random.Random, hard: bool = False,
                    *_compare_slip(x, y, reread))
 
 
-def _reread_concluded(reread: str, concluded: str, x: str, y: str) -> str:
-    """The reread as a round: where the whole parts differ it ends on its own deciding
-    line ("So the whole parts decide: 13 is larger, so the first number, 13.22, is
-    larger."), and the answer copies the winner from there.
-
-    Ending it with the first pass's conclusion word for word ("So the first number,
-    13.22, is larger.", forty-fourth run) taught the model to copy that line, mix and
-    all: in 10 of 28 hard misses at one wait the reread named the right number and the
-    line after it repeated the first pass's "13.32". A two-number line in the answer's
-    form ("So 13.22 is larger than 12.32.", forty-fifth run) mixed the two numbers'
-    digits itself and broke 46 hard answers at one wait. A deciding line naming one
-    number alone ("so 9.77 is larger.", forty-ninth and fiftieth runs) mixed it in 6 of
-    the 11 standard answers one wait broke ("so 17.1 is larger" for 17.7), and the
-    answer mixed it in 4 more; the line now names the winner's place too, as every
-    first pass's conclusion does ("so the second number, 17.7, is larger."), the form
-    the answer copies cleanly after two or more waits. Where the whole parts are the
-    same the decimals decide as in the first pass, which rarely errs, so its
-    conclusion stands."""
-    if x.split(".")[0] != y.split(".")[0]:
-        return reread
-    return joined(reread, concluded)
-
-
-def _reread_whole_parts(x: str, y: str, deciding: str) -> str:
+def _reread_whole_parts(x: str, y: str, deciding: str, concluded: str) -> str:
     """The whole parts read again a digit at a time from the tens, in the very line form
     the decimals are read in ("Tens: 1 and 1, the same." / "Ones: 9 and 8. 9 is
-    larger."), and the larger number named from the line that decides.
+    larger."). Where they differ it ends on its own deciding line ("So the whole parts
+    decide: 13 is larger, so the first number, 13.22, is larger."), and the answer
+    copies the winner from there; where they are the same the decimals decide as in the
+    first pass, which rarely errs, so its conclusion (`concluded`) stands.
 
     The first pass judges "19 and 18" the same or not at a glance, and at a glance the
     shipped model called two-digit whole parts one apart the same in 83 of 200 hard
@@ -234,7 +214,19 @@ def _reread_whole_parts(x: str, y: str, deciding: str) -> str:
     and called them "the same"), while the decimals' form, which every first pass
     trains, took hard compare from 58.5 to 89 when the first pass used it (thirty-sixth
     run). The last line names the winner from the opening line that pairs each number
-    with its whole part, so the conclusion is derived, not copied from the first pass."""
+    with its whole part, so the conclusion is derived, not copied from the first pass.
+
+    Ending it with the first pass's conclusion word for word ("So the first number,
+    13.22, is larger.", forty-fourth run) taught the model to copy that line, mix and
+    all: in 10 of 28 hard misses at one wait the reread named the right number and the
+    line after it repeated the first pass's "13.32". A two-number line in the answer's
+    form ("So 13.22 is larger than 12.32.", forty-fifth run) mixed the two numbers'
+    digits itself and broke 46 hard answers at one wait. A deciding line naming one
+    number alone ("so 9.77 is larger.", forty-ninth and fiftieth runs) mixed it in 6 of
+    the 11 standard answers one wait broke ("so 17.1 is larger" for 17.7), and the
+    answer mixed it in 4 more; the line names the winner's place too, as every first
+    pass's conclusion does, the form the answer copies cleanly after two or more
+    waits."""
     (wx, _), (wy, _) = x.split("."), y.split(".")
     lines = [f"Wait, let me read the whole parts again digit by digit: {x} has {wx}, "
              f"{y} has {wy}."]
@@ -251,7 +243,7 @@ def _reread_whole_parts(x: str, y: str, deciding: str) -> str:
         if dx != dy:
             return joined(*lines, decide)
     return joined(*lines, f"So {wx} and {wy} are the same, so the decimals decide: "
-                          f"{deciding}.")
+                          f"{deciding}.", concluded)
 
 
 def _compare_slip(x: str, y: str, reread: str

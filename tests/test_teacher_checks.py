@@ -87,7 +87,7 @@ def test_every_check_keeps_the_answer_and_a_slip_is_corrected(task: str) -> None
             else:
                 assert p.expected in text, text
             if task in ("compare", "sort"):  # the answer copies the line above </think>
-                # compare's reread may end on its own deciding line (tasks._reread_concluded)
+                # compare's reread may end on its own deciding line (tasks._reread_whole_parts)
                 ends = (p.trace(1).splitlines()[-1], f"number, {p.expected}, is larger.")
                 assert text.endswith(ends) if task == "compare" else text.endswith(ends[0]), text
     for p in slipped:
